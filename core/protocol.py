@@ -1,0 +1,172 @@
+"""The contract between the control plane and GPU workers.
+
+The scheduler writes a :class:`JobSpec` to the artifact store under :func:`spec_key` and sends
+only ids through the queue (``job_id``, ``attempt``). The worker runs the job in a child
+process, which prints :class:`Report` lines on stdout prefixed by :data:`REPORT_PREFIX`; the
+worker relays them to the scheduler over the bus, and the scheduler applies them to the
+database (the worker never touches it). Artifacts are exchanged through the store under the
+keys defined here.
+
+Control: the worker sends the child SIGUSR1 to pause (the child writes a checkpoint at the next
+step boundary, reports ``paused`` and exits 0) and SIGTERM/SIGKILL to cancel.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+REPORT_PREFIX = "@@openft "
+
+
+# --- store keys ---------------------------------------------------------------------------
+def file_key(file_id: str) -> str:
+    return f"files/{file_id}"
+
+
+def spec_key(job_id: str) -> str:
+    return f"jobs/{job_id}/spec.json"
+
+
+def checkpoint_prefix(job_id: str, step: int) -> str:
+    """Full trainer state (adapter, optimizer, scheduler, RNG, data position) at ``step``."""
+    return f"jobs/{job_id}/checkpoints/step-{step}"
+
+
+def results_key(job_id: str) -> str:
+    """The results CSV written by the engine (copied into a ``fine-tune-results`` file)."""
+    return f"jobs/{job_id}/results.csv"
+
+
+def result_key(job_id: str) -> str:
+    """The final :class:`Report` of kind ``succeeded``, also kept in the store for reconciliation."""
+    return f"jobs/{job_id}/result.json"
+
+
+def model_prefix(model_id: str) -> str:
+    """Adapter, tokenizer, chat template and ``lineage.json`` of a fine-tuned model."""
+    return f"models/{model_id.replace(':', '_')}"
+
+
+# --- the job spec -------------------------------------------------------------------------
+class BaseModelSpec(BaseModel):
+    """A catalog entry as the worker needs it (see core.catalog)."""
+
+    name: str
+    source: str
+    revision: str | None = None
+    max_length: int = 2048
+    learning_rate: float = 2e-4
+    chat_template: str | None = None
+    quantization: Literal["auto", "4bit", "none"] = "auto"
+
+
+class ParentModelSpec(BaseModel):
+    """An ``ft:`` model a job continues from (its adapter is loaded and trained further)."""
+
+    id: str
+    artifact_key: str
+
+
+class Hyperparameters(BaseModel):
+    """Resolved numbers; nothing here is ``"auto"``."""
+
+    n_epochs: int
+    batch_size: int
+    learning_rate_multiplier: float
+    learning_rate: float
+    beta: float | None = None
+
+
+class JobSpec(BaseModel):
+    job_id: str
+    attempt: int = 1
+    project_id: str
+    method: Literal["supervised", "dpo"]
+    base_model: BaseModelSpec
+    parent_model: ParentModelSpec | None = None
+    training_file: str
+    validation_file: str | None = None
+    hyperparameters: Hyperparameters
+    seed: int
+    fine_tuned_model: str = Field(description="the ft: id the job will publish")
+    extensions: dict[str, Any] = Field(
+        default_factory=dict,
+        description="openft extension fields: lora_rank, lora_alpha, lora_dropout, quantization, "
+        "micro_batch_size, checkpoint_every_steps, eval_every_steps, packing",
+    )
+    resume_step: int | None = Field(None, description="resume from checkpoint_prefix(job_id, step)")
+    n_train_examples: int
+    total_steps: int
+
+
+# --- reports from the child (relayed by the worker) ----------------------------------------
+ReportKind = Literal["started", "event", "metrics", "checkpoint", "paused", "succeeded", "failed"]
+
+
+class Report(BaseModel):
+    """One message from a training child; ``kind`` says which fields matter.
+
+    - started: total_steps
+    - event: level, message, data
+    - metrics: step, total_steps, metrics (train_loss, train_mean_token_accuracy, valid_*,
+      full_valid_*), trained_tokens
+    - checkpoint: step, epoch_end (True for the end of an epoch: published as a checkpoint
+      model), metrics, key (checkpoint_prefix), adapter_key (the adapter inside it)
+    - paused: step (the checkpoint written before exiting)
+    - succeeded: trained_tokens, model_key, results_key, samples (greedy answers for the
+      train-to-serve check: list of {messages, answer})
+    - failed: code, message
+    """
+
+    kind: ReportKind
+    job_id: str
+    attempt: int = 1
+    worker_id: str | None = None
+    step: int | None = None
+    total_steps: int | None = None
+    epoch_end: bool = False
+    metrics: dict[str, float] = Field(default_factory=dict)
+    trained_tokens: int | None = None
+    level: Literal["info", "warn", "error"] = "info"
+    message: str | None = None
+    code: str | None = None
+    data: dict[str, Any] | None = None
+    key: str | None = None
+    adapter_key: str | None = None
+    model_key: str | None = None
+    results_key: str | None = None
+    samples: list[dict[str, Any]] | None = None
+
+    def line(self) -> str:
+        """The stdout line a child prints for this report."""
+        return REPORT_PREFIX + self.model_dump_json(exclude_defaults=True)
+
+    @classmethod
+    def parse_line(cls, line: str) -> Report | None:
+        """The report in a child's stdout line, or None for ordinary output."""
+        if not line.startswith(REPORT_PREFIX):
+            return None
+        return cls.model_validate_json(line[len(REPORT_PREFIX):])
+
+
+# --- workers ------------------------------------------------------------------------------
+class Device(BaseModel):
+    """What a worker offers: one GPU, or the CPU."""
+
+    kind: Literal["cuda", "cpu"]
+    name: str
+    memory_total: int = Field(description="bytes")
+    memory_free: int = Field(description="bytes, as last measured")
+    index: int = 0
+
+
+class WorkerInfo(BaseModel):
+    """A worker's heartbeat: its devices and the jobs it is running."""
+
+    id: str
+    devices: list[Device]
+    running: list[str] = Field(default_factory=list, description="job ids")
+    capacity: int = Field(1, description="jobs it runs at once")
+    heartbeat_at: float = 0.0

@@ -1,0 +1,82 @@
+"""The one settings object of openft.
+
+Everything configurable comes from here (environment prefix ``OPENFT_``); no other module reads
+the environment. Build it once at start-up and pass it down; tests construct their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration, read from ``OPENFT_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="OPENFT_", extra="ignore")
+
+    # --- where things live -------------------------------------------------------------
+    data_dir: Path = Field(Path("./openft-data"), description="SQLite, local artifacts, model cache")
+    database_url: str | None = Field(
+        None, description="postgresql://user@host:port/db; default: SQLite under data_dir"
+    )
+    store_url: str | None = Field(
+        None, description="s3://bucket/prefix or a local directory; default: data_dir/artifacts"
+    )
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto_server)")
+    s3_region: str = Field("us-east-1", description="region passed to boto3")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="arq queue and worker bus")
+    model_cache_dir: Path | None = Field(None, description="base models are fetched here; default data_dir/models")
+    catalog_path: Path | None = Field(None, description="JSON file with extra base-model catalog entries")
+
+    # --- API ----------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: SecretStr | None = Field(None, description="bootstraps an admin key for project 'default'")
+    max_file_bytes: int = Field(512 * MiB, description="largest /v1/files upload")
+    max_upload_bytes: int = Field(8 * GiB, description="largest /v1/uploads total")
+    max_part_bytes: int = Field(64 * MiB, description="largest /v1/uploads part")
+    upload_ttl_seconds: int = 3600
+    log_json: bool = True
+
+    # --- scheduler ----------------------------------------------------------------------
+    scheduler_tick_seconds: float = 0.5
+    worker_lease_seconds: float = Field(15.0, description="a worker silent this long loses its jobs")
+    dispatch_timeout_seconds: float = Field(30.0, description="re-dispatch a job no worker picked up")
+    max_attempts: int = Field(3, description="worker losses a job survives before it fails")
+
+    # --- worker -------------------------------------------------------------------------
+    worker_name: str | None = None
+    heartbeat_seconds: float = 1.0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    cpu_memory_gib: float | None = Field(None, description="memory a CPU worker offers; default: free RAM")
+    checkpoint_every_steps: int = Field(0, description="recovery checkpoints every N steps; 0 = auto")
+    job_budget_seconds: int = Field(24 * 3600, description="the longest a training task may run")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """SQLAlchemy URL: SQLite under data_dir by default, psycopg for postgresql:// URLs."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'openft.db').resolve()}"
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                return "postgresql+psycopg://" + url[len(plain):]
+        return url
+
+    @property
+    def resolved_store_url(self) -> str:
+        """``s3://bucket/prefix`` or an absolute local directory."""
+        if self.store_url:
+            if self.store_url.startswith("s3://"):
+                return self.store_url
+            return str(Path(self.store_url).resolve())
+        return str((self.data_dir / "artifacts").resolve())
+
+    @property
+    def resolved_model_cache_dir(self) -> Path:
+        return (self.model_cache_dir or self.data_dir / "models").resolve()

@@ -1,0 +1,170 @@
+"""Database tables: the source of truth for every object the API shows.
+
+Timestamps are integer unix seconds, as on the wire. JSON columns hold the nested OpenAI
+structures (method, hyperparameters, error, metadata) exactly as they are returned.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer
+from sqlmodel import Field, SQLModel
+
+
+def now() -> int:
+    """Current unix time in whole seconds."""
+    return int(time.time())
+
+
+class Project(SQLModel, table=True):
+    __tablename__ = "projects"
+
+    id: str = Field(primary_key=True, max_length=64)
+    created_at: int = Field(default_factory=now)
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    key_hash: str = Field(primary_key=True, max_length=64)
+    project_id: str = Field(foreign_key="projects.id", index=True, max_length=64)
+    admin: bool = False
+    created_at: int = Field(default_factory=now)
+
+
+class File(SQLModel, table=True):
+    __tablename__ = "files"
+    __table_args__ = (Index("ix_files_project_created", "project_id", "created_at", "seq"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    seq: int = Field(default_factory=time.time_ns, sa_column=Column(BigInteger, nullable=False))
+    project_id: str = Field(foreign_key="projects.id", max_length=64)
+    purpose: str = Field(max_length=32)
+    filename: str = Field(max_length=512)
+    bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: int = Field(default_factory=now)
+    expires_at: int | None = None
+    status: str = Field(default="uploaded", max_length=16)
+    status_details: str | None = None
+    sha256: str | None = Field(default=None, max_length=64)
+
+
+class Upload(SQLModel, table=True):
+    __tablename__ = "uploads"
+
+    id: str = Field(primary_key=True, max_length=64)
+    project_id: str = Field(foreign_key="projects.id", index=True, max_length=64)
+    filename: str = Field(max_length=512)
+    purpose: str = Field(max_length=32)
+    mime_type: str = Field(max_length=255)
+    bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: int = Field(default_factory=now)
+    expires_at: int
+    status: str = Field(default="pending", max_length=16)
+    file_id: str | None = Field(default=None, max_length=64)
+
+
+class UploadPart(SQLModel, table=True):
+    __tablename__ = "upload_parts"
+
+    id: str = Field(primary_key=True, max_length=64)
+    upload_id: str = Field(foreign_key="uploads.id", index=True, max_length=64)
+    bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: int = Field(default_factory=now)
+
+
+class Job(SQLModel, table=True):
+    """A fine-tuning job. Lease columns (worker_id, lease_expires_at) belong to the scheduler."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_project_created", "project_id", "created_at", "seq"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    seq: int = Field(default_factory=time.time_ns, sa_column=Column(BigInteger, nullable=False))
+    project_id: str = Field(foreign_key="projects.id", max_length=64)
+    model: str = Field(max_length=512)
+    base_model: str = Field(max_length=512, description="catalog name at the root of model's lineage")
+    parent_model: str | None = Field(default=None, max_length=512, description="ft: model trained on")
+    training_file: str = Field(max_length=64)
+    validation_file: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="validating_files", max_length=32, index=True)
+    method: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    hyperparameters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    extensions: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    seed: int
+    suffix: str | None = Field(default=None, max_length=64)
+    metadata_: dict[str, str] | None = Field(default=None, sa_column=Column("metadata", JSON))
+    integrations: list[Any] | None = Field(default=None, sa_column=Column(JSON))
+    error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    fine_tuned_model: str | None = Field(default=None, max_length=512)
+    result_files: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    trained_tokens: int | None = Field(default=None, sa_column=Column(BigInteger))
+    estimated_finish: int | None = None
+    created_at: int = Field(default_factory=now)
+    finished_at: int | None = None
+    # scheduling
+    priority: int = 0
+    stats: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    requirements: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    attempts: int = 0
+    worker_id: str | None = Field(default=None, max_length=128)
+    dispatched_at: float | None = None
+    lease_expires_at: float | None = None
+    requested: str | None = Field(default=None, max_length=16, description="pending cancel/pause request")
+    resume_step: int | None = Field(default=None, description="recovery checkpoint to resume from")
+    queued_at: float | None = None
+    started_at: float | None = None
+
+
+class JobEvent(SQLModel, table=True):
+    __tablename__ = "job_events"
+
+    # SQLite only autoincrements an INTEGER primary key, hence the variant.
+    seq: int | None = Field(default=None, sa_column=Column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True))
+    id: str = Field(unique=True, max_length=64)
+    job_id: str = Field(foreign_key="jobs.id", index=True, max_length=64)
+    created_at: int = Field(default_factory=now)
+    level: str = Field(default="info", max_length=8)
+    message: str
+    type: str = Field(default="message", max_length=16)
+    data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class Checkpoint(SQLModel, table=True):
+    __tablename__ = "checkpoints"
+
+    id: str = Field(primary_key=True, max_length=64)
+    job_id: str = Field(foreign_key="jobs.id", index=True, max_length=64)
+    project_id: str = Field(foreign_key="projects.id", index=True, max_length=64)
+    step_number: int
+    fine_tuned_model_checkpoint: str = Field(max_length=512, index=True)
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: int = Field(default_factory=now)
+
+
+class Model(SQLModel, table=True):
+    """A servable fine-tuned model or checkpoint; artifacts under ``models/{artifact_key}/``."""
+
+    __tablename__ = "models"
+
+    id: str = Field(primary_key=True, max_length=512)
+    project_id: str = Field(foreign_key="projects.id", index=True, max_length=64)
+    job_id: str = Field(foreign_key="jobs.id", max_length=64)
+    base_model: str = Field(max_length=512)
+    artifact_key: str = Field(max_length=512, description="store prefix holding the adapter")
+    kind: str = Field(default="fine-tune", max_length=16, description="fine-tune | checkpoint")
+    created_at: int = Field(default_factory=now)
+
+
+class Worker(SQLModel, table=True):
+    """Workers as last seen by the scheduler (the queue bus holds the live heartbeat)."""
+
+    __tablename__ = "workers"
+
+    id: str = Field(primary_key=True, max_length=128)
+    devices: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    last_heartbeat: float = 0.0
+    created_at: int = Field(default_factory=now)
