@@ -1,0 +1,81 @@
+"""``/v1/fine_tuning/jobs``: thin handlers over :mod:`api.services.jobs`."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from api.deps import ProjectDep, SessionDep, SettingsDep
+from api.pagination import AfterQuery, limit_query
+from api.schemas.jobs import JobCreate, checkpoint_object, event_object, job_object, list_object
+from api.services import jobs
+
+router = APIRouter(prefix="/fine_tuning/jobs", tags=["fine_tuning"])
+
+_METADATA_KEY = re.compile(r"^metadata\[(.+)\]$")
+
+
+@router.post("")
+def create_job(body: JobCreate, session: SessionDep, settings: SettingsDep, project: ProjectDep) -> dict[str, Any]:
+    """Create a job (200, status ``validating_files``); 400 for an unknown model, file or bad value."""
+    return job_object(jobs.create_job(session, settings, project, body))
+
+
+@router.get("")
+def list_jobs(
+    request: Request, session: SessionDep, project: ProjectDep,
+    after: AfterQuery = None, limit: int = limit_query(20, 1000),
+) -> dict[str, Any]:
+    """The project's jobs, newest first; ``metadata[k]=v`` filters (``metadata=null``: none set)."""
+    metadata = {m.group(1): v for k, v in request.query_params.multi_items() if (m := _METADATA_KEY.match(k))}
+    rows, more = jobs.list_jobs(
+        session, project, after=after, limit=limit, metadata=metadata,
+        metadata_null=request.query_params.get("metadata") == "null",
+    )
+    return list_object([job_object(j) for j in rows], more)
+
+
+@router.get("/{fine_tuning_job_id}")
+def retrieve_job(fine_tuning_job_id: str, session: SessionDep, project: ProjectDep) -> dict[str, Any]:
+    """One job (404 if it is not the caller's)."""
+    return job_object(jobs.get_job(session, project, fine_tuning_job_id))
+
+
+@router.post("/{fine_tuning_job_id}/cancel")
+def cancel_job(fine_tuning_job_id: str, session: SessionDep, project: ProjectDep) -> dict[str, Any]:
+    """Cancel (200 ``cancelled``); 400 if the job already finished."""
+    return job_object(jobs.cancel_job(session, project, fine_tuning_job_id))
+
+
+@router.post("/{fine_tuning_job_id}/pause")
+def pause_job(fine_tuning_job_id: str, session: SessionDep, project: ProjectDep) -> dict[str, Any]:
+    """Pause (200 ``paused``); 400 unless the job is queued or running."""
+    return job_object(jobs.pause_job(session, project, fine_tuning_job_id))
+
+
+@router.post("/{fine_tuning_job_id}/resume")
+def resume_job(fine_tuning_job_id: str, session: SessionDep, project: ProjectDep) -> dict[str, Any]:
+    """Resume a paused job (200 ``queued``); 400 unless it is paused."""
+    return job_object(jobs.resume_job(session, project, fine_tuning_job_id))
+
+
+@router.get("/{fine_tuning_job_id}/events")
+def list_events(
+    fine_tuning_job_id: str, session: SessionDep, project: ProjectDep,
+    after: AfterQuery = None, limit: int = limit_query(20, 1000),
+) -> dict[str, Any]:
+    """The job's events, newest first."""
+    rows, more = jobs.list_events(session, project, fine_tuning_job_id, after=after, limit=limit)
+    return list_object([event_object(e) for e in rows], more)
+
+
+@router.get("/{fine_tuning_job_id}/checkpoints")
+def list_checkpoints(
+    fine_tuning_job_id: str, session: SessionDep, project: ProjectDep,
+    after: AfterQuery = None, limit: int = limit_query(10, 1000),
+) -> dict[str, Any]:
+    """The job's checkpoints (last three epochs), newest first."""
+    rows, more = jobs.list_checkpoints(session, project, fine_tuning_job_id, after=after, limit=limit)
+    return list_object([checkpoint_object(c) for c in rows], more)

@@ -1,0 +1,206 @@
+"""Fine-tuning jobs: create, read, and the state changes a caller may ask for.
+
+Creation only records the job (status ``validating_files``); the scheduler picks it up from
+the database. Cancel, pause and resume change the row at once (the database is the truth) and
+leave a ``requested`` mark that the scheduler relays to the worker holding the job.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from api.errors import InvalidRequest, NotFound
+from api.pagination import paginate
+from api.schemas.jobs import JobCreate
+from core import ids
+from core.catalog import get_catalog
+from core.settings import Settings
+from core.tables import Checkpoint, File, Job, JobEvent, Model
+from scheduler import events
+from scheduler.hyperparams import HyperparameterError, validate_method
+from scheduler.jobs import set_status
+from scheduler.transitions import IllegalTransition
+
+_EXTENSION_KEYS = {
+    "lora_rank", "lora_alpha", "lora_dropout", "quantization", "micro_batch_size",
+    "checkpoint_every_steps", "eval_every_steps", "packing", "priority",
+}
+
+
+def create_job(session: Session, settings: Settings, project_id: str, req: JobCreate) -> Job:
+    """Record a new job; 400 for an unknown model or file, or hyperparameters out of range."""
+    base_model, parent_model = _resolve_model(session, settings, project_id, req.model)
+    _check_file(session, project_id, req.training_file, "training_file")
+    if req.validation_file is not None:
+        _check_file(session, project_id, req.validation_file, "validation_file")
+    try:
+        method = validate_method(req.method, req.hyperparameters)
+    except HyperparameterError as exc:
+        raise InvalidRequest(str(exc), param=exc.param, code="invalid_value") from exc
+    extensions = _extensions(req.openft)
+    hp = method[method["type"]]["hyperparameters"]
+    job = Job(
+        id=ids.job_id(),
+        project_id=project_id,
+        model=req.model,
+        base_model=base_model,
+        parent_model=parent_model,
+        training_file=req.training_file,
+        validation_file=req.validation_file,
+        method=method,
+        hyperparameters={k: hp[k] for k in ("batch_size", "learning_rate_multiplier", "n_epochs") if k in hp},
+        extensions=extensions,
+        priority=int(extensions.pop("priority", 0)),
+        seed=req.seed if req.seed is not None else secrets.randbelow(2**31),
+        suffix=req.suffix,
+        metadata_=req.metadata,
+        integrations=[i.model_dump(exclude_none=True) for i in req.integrations] if req.integrations else None,
+    )
+    session.add(job)
+    session.flush()
+    events.add_event(session, job.id, events.CREATED.format(job_id=job.id))
+    events.add_event(session, job.id, events.validating_message(job.training_file, job.validation_file))
+    return job
+
+
+def _resolve_model(session: Session, settings: Settings, project_id: str, name: str) -> tuple[str, str | None]:
+    """(catalog base name, parent ft: model or None) for a job's ``model``."""
+    if name.startswith("ft:"):
+        model = session.get(Model, name)
+        if model is not None and model.project_id == project_id:
+            return model.base_model, model.id
+    elif get_catalog(settings).get(name) is not None:
+        return name, None
+    raise InvalidRequest(
+        f"Model {name} is not available for fine-tuning or does not exist.",
+        param="model", code="model_not_available",
+    )
+
+
+def _check_file(session: Session, project_id: str, file_id: str, param: str) -> None:
+    file = session.get(File, file_id)
+    if file is None or file.project_id != project_id:
+        raise InvalidRequest(f"invalid {param}: {file_id}", param=param)
+    if file.purpose != "fine-tune":
+        raise InvalidRequest(
+            f"invalid {param}: {file_id} has purpose '{file.purpose}', expected 'fine-tune'", param=param
+        )
+
+
+def _extensions(raw: dict[str, Any] | None) -> dict[str, Any]:
+    raw = dict(raw or {})
+    unknown = set(raw) - _EXTENSION_KEYS
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown openft extension field(s): {', '.join(sorted(unknown))}", param="openft", code="invalid_value"
+        )
+    if raw.get("quantization", "auto") not in ("auto", "4bit", "none"):
+        raise InvalidRequest("openft.quantization must be auto, 4bit or none", param="openft[quantization]")
+    for key in ("lora_rank", "lora_alpha", "micro_batch_size", "checkpoint_every_steps", "eval_every_steps"):
+        if key in raw and (not isinstance(raw[key], int) or isinstance(raw[key], bool) or raw[key] < 1):
+            raise InvalidRequest(f"openft.{key} must be a positive integer", param=f"openft[{key}]")
+    if "lora_dropout" in raw and not (isinstance(raw["lora_dropout"], int | float) and 0 <= raw["lora_dropout"] < 1):
+        raise InvalidRequest("openft.lora_dropout must be in [0, 1)", param="openft[lora_dropout]")
+    if "priority" in raw and not isinstance(raw["priority"], int):
+        raise InvalidRequest("openft.priority must be an integer", param="openft[priority]")
+    return raw
+
+
+def get_job(session: Session, project_id: str, job_id: str) -> Job:
+    """The caller's job, or 404 (another project's job reads as missing)."""
+    job = session.get(Job, job_id)
+    if job is None or job.project_id != project_id:
+        raise NotFound(f"Could not find fine-tune: {job_id}", param="fine_tuning_job_id", code="fine_tune_not_found")
+    return job
+
+
+def list_jobs(
+    session: Session, project_id: str, *, after: str | None, limit: int, metadata: dict[str, str] | None,
+    metadata_null: bool = False,
+) -> tuple[list[Job], bool]:
+    """Newest first; ``metadata`` keeps jobs whose metadata holds every given pair."""
+    stmt = select(Job).where(Job.project_id == project_id)
+    if metadata_null:
+        stmt = stmt.where(col(Job.metadata_).is_(None))
+    if not metadata:
+        return paginate(session, stmt, Job, sort=(Job.created_at, Job.seq), after=after, limit=limit)
+    # JSON filtering differs between SQLite and PostgreSQL; filter in Python over a keyset scan.
+    rows: list[Job] = []
+    cursor = after
+    while True:
+        page, more = paginate(session, stmt, Job, sort=(Job.created_at, Job.seq), after=cursor, limit=200)
+        for job in page:
+            if job.metadata_ and all(job.metadata_.get(k) == v for k, v in metadata.items()):
+                rows.append(job)
+                if len(rows) > limit:
+                    return rows[:limit], True
+        if not more or not page:
+            return rows, False
+        cursor = page[-1].id
+
+
+def cancel_job(session: Session, project_id: str, job_id: str) -> Job:
+    """Cancel now; a worker still holding the job is told to stop. 400 if already finished."""
+    job = get_job(session, project_id, job_id)
+    _move(job, "cancelled", "cancel")
+    if job.worker_id:
+        job.requested = "cancel"
+    events.add_event(session, job.id, events.CANCELLED)
+    return job
+
+
+def pause_job(session: Session, project_id: str, job_id: str) -> Job:
+    """Pause a queued or running job; a running one writes a checkpoint and frees its device."""
+    job = get_job(session, project_id, job_id)
+    _move(job, "paused", "pause")
+    if job.worker_id:
+        job.requested = "pause"
+        events.add_event(session, job.id, events.PAUSE_REQUESTED)
+    else:
+        events.add_event(session, job.id, events.PAUSED.format(step=job.resume_step or 0))
+    return job
+
+
+def resume_job(session: Session, project_id: str, job_id: str) -> Job:
+    """Queue a paused job again; it continues from the checkpoint written when it paused."""
+    job = get_job(session, project_id, job_id)
+    if job.status == "paused" and job.worker_id:
+        raise InvalidRequest(
+            f"Job {job_id} is still writing its pause checkpoint; resume it in a few seconds.",
+            param="fine_tuning_job_id", code="invalid_state",
+        )
+    _move(job, "queued", "resume")
+    events.add_event(session, job.id, events.RESUMED.format(step=job.resume_step or 0))
+    return job
+
+
+def _move(job: Job, new: str, verb: str) -> None:
+    try:
+        set_status(job, new)
+    except IllegalTransition as exc:
+        raise InvalidRequest(
+            f"Cannot {verb} a job with status {job.status}.", param="fine_tuning_job_id", code="invalid_state"
+        ) from exc
+
+
+def list_events(
+    session: Session, project_id: str, job_id: str, *, after: str | None, limit: int
+) -> tuple[list[JobEvent], bool]:
+    """A job's events, newest first."""
+    get_job(session, project_id, job_id)
+    stmt = select(JobEvent).where(JobEvent.job_id == job_id)
+    return paginate(session, stmt, JobEvent, sort=(JobEvent.seq,), after=after, limit=limit)
+
+
+def list_checkpoints(
+    session: Session, project_id: str, job_id: str, *, after: str | None, limit: int
+) -> tuple[list[Checkpoint], bool]:
+    """A job's checkpoints, newest first (the last three epochs)."""
+    get_job(session, project_id, job_id)
+    stmt = select(Checkpoint).where(Checkpoint.job_id == job_id)
+    return paginate(
+        session, stmt, Checkpoint, sort=(Checkpoint.step_number, Checkpoint.id), after=after, limit=limit
+    )

@@ -1,0 +1,59 @@
+"""Dispatch: turn placement decisions into job specs in the store and tasks on the bus."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlmodel import Session
+
+from core import ids, protocol
+from core.catalog import get_catalog
+from core.settings import Settings
+from core.store import Store
+from core.tables import Job, Model
+
+
+def build_spec(session: Session, settings: Settings, job: Job) -> protocol.JobSpec:
+    """The :class:`JobSpec` a worker runs for ``job``'s current attempt."""
+    entry = get_catalog(settings).require(job.base_model)
+    parent = None
+    if job.parent_model:
+        model = session.get(Model, job.parent_model)
+        if model is not None:
+            parent = protocol.ParentModelSpec(id=model.id, artifact_key=model.artifact_key)
+    stats: dict[str, Any] = job.stats
+    return protocol.JobSpec(
+        job_id=job.id,
+        attempt=job.attempts,
+        project_id=job.project_id,
+        method=job.method["type"],
+        base_model=entry.spec(),
+        parent_model=parent,
+        training_file=job.training_file,
+        validation_file=job.validation_file,
+        hyperparameters=protocol.Hyperparameters.model_validate(stats["hyperparameters"]),
+        seed=job.seed,
+        fine_tuned_model=stats["model_id"],
+        extensions=dict(job.extensions),
+        resume_step=job.resume_step,
+        n_train_examples=stats["n_train_examples"],
+        total_steps=stats["total_steps"],
+    )
+
+
+def model_name_for(job: Job) -> str:
+    """The ``ft:`` id the job will publish: the base's name without its namespace."""
+    base = job.base_model.rsplit("/", 1)[-1]
+    return ids.fine_tuned_model_id(base, job.project_id, job.suffix)
+
+
+def prepare_dispatch(session: Session, settings: Settings, store: Store, job: Job, worker_id: str) -> None:
+    """Claim ``job`` for ``worker_id`` (a new attempt) and write its spec to the store."""
+    if "model_id" not in job.stats:
+        job.stats = {**job.stats, "model_id": model_name_for(job)}
+    job.attempts += 1
+    job.worker_id = worker_id
+    job.dispatched_at = time.time()
+    job.lease_expires_at = time.time() + settings.worker_lease_seconds + settings.dispatch_timeout_seconds
+    store.write_json(protocol.spec_key(job.id), build_spec(session, settings, job).model_dump(mode="json"))

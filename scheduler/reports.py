@@ -1,0 +1,173 @@
+"""Apply a worker's reports to the database, the source of truth.
+
+A report from an attempt other than the job's current one (a worker that lost its lease and
+came back, say) is ignored, and so is anything that arrives after the job reached a terminal
+state: a cancelled job never publishes a model.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlmodel import Session, col, select
+
+from core import ids, protocol
+from core.protocol import Report
+from core.store import Store
+from core.tables import Checkpoint, File, Job, Model
+from scheduler import events
+from scheduler.jobs import load_job, set_status
+from scheduler.transitions import is_terminal
+
+log = logging.getLogger(__name__)
+
+KEEP_CHECKPOINTS = 3
+
+
+def apply_report(session: Session, store: Store, report: Report) -> Job | None:
+    """Record one report; returns the job when it changed state to ``succeeded``."""
+    job = load_job(session, report.job_id)
+    if job is None or report.attempt != job.attempts or is_terminal(job.status):
+        log.info("ignoring %s report for %s (attempt %s)", report.kind, report.job_id, report.attempt)
+        return None
+    handler = _HANDLERS[report.kind]
+    return handler(session, store, job, report)
+
+
+def _started(session: Session, store: Store, job: Job, r: Report) -> None:
+    if job.status == "queued":
+        set_status(job, "running")
+        events.add_event(session, job.id, events.STARTED)
+        if job.resume_step:
+            events.add_event(session, job.id, events.RESUMING.format(step=job.resume_step))
+    if r.total_steps:
+        job.stats = {**job.stats, "total_steps": r.total_steps}
+
+
+def _event(session: Session, store: Store, job: Job, r: Report) -> None:
+    events.add_event(session, job.id, r.message or "", level=r.level, data=r.data)
+
+
+def _metrics(session: Session, store: Store, job: Job, r: Report) -> None:
+    assert r.step is not None
+    total = r.total_steps or job.stats.get("total_steps") or r.step
+    data = {"step": r.step, "total_steps": total, **r.metrics}
+    events.add_event(
+        session, job.id, events.metrics_message(r.step, total, r.metrics), type="metrics", data=data
+    )
+    if r.trained_tokens is not None:
+        job.trained_tokens = r.trained_tokens
+    if job.started_at and r.step > 0:
+        rate = (time.time() - job.started_at) / r.step
+        job.estimated_finish = int(time.time() + rate * max(0, total - r.step))
+
+
+def _checkpoint(session: Session, store: Store, job: Job, r: Report) -> None:
+    assert r.step is not None
+    job.resume_step = r.step
+    if not r.epoch_end:
+        return
+    base_id = job.stats.get("model_id")
+    assert base_id, "dispatch records the model id before a job runs"
+    model_id = f"{base_id.rsplit(':', 1)[0]}:{ids.model_suffix_id()}:ckpt-step-{r.step}"
+    session.add(Checkpoint(
+        id=ids.checkpoint_id(), job_id=job.id, project_id=job.project_id, step_number=r.step,
+        fine_tuned_model_checkpoint=model_id, metrics={"step": float(r.step), **r.metrics},
+    ))
+    session.add(Model(
+        id=model_id, project_id=job.project_id, job_id=job.id, base_model=job.base_model,
+        artifact_key=r.adapter_key or r.key or "", kind="checkpoint",
+    ))
+    events.add_event(session, job.id, events.CHECKPOINT.format(step=r.step, model=model_id))
+    session.flush()
+    _prune_checkpoints(session, job.id)
+
+
+def _prune_checkpoints(session: Session, job_id: str) -> None:
+    """Keep the checkpoints of the last three epochs, as OpenAI does."""
+    rows = session.exec(
+        select(Checkpoint).where(Checkpoint.job_id == job_id).order_by(col(Checkpoint.step_number).desc())
+    ).all()
+    for old in rows[KEEP_CHECKPOINTS:]:
+        model = session.get(Model, old.fine_tuned_model_checkpoint)
+        if model is not None:
+            session.delete(model)
+        session.delete(old)
+
+
+def _paused(session: Session, store: Store, job: Job, r: Report) -> None:
+    if r.step is not None:
+        job.resume_step = r.step
+    job.worker_id = None
+    job.dispatched_at = None
+    job.lease_expires_at = None
+    if job.requested == "pause":
+        job.requested = None
+    if job.status == "running":
+        set_status(job, "paused")
+    events.add_event(session, job.id, events.PAUSED.format(step=r.step if r.step is not None else 0))
+
+
+def _succeeded(session: Session, store: Store, job: Job, r: Report) -> Job:
+    model_id = job.stats["model_id"]
+    result_file = _register_results(session, store, job, r)
+    session.add(Model(
+        id=model_id, project_id=job.project_id, job_id=job.id, base_model=job.base_model,
+        artifact_key=r.model_key or protocol.model_prefix(model_id), kind="fine-tune",
+    ))
+    # the final checkpoint is the model itself (as on OpenAI)
+    last = session.exec(
+        select(Checkpoint).where(Checkpoint.job_id == job.id).order_by(col(Checkpoint.step_number).desc())
+    ).first()
+    if last is not None:
+        ckpt_model = session.get(Model, last.fine_tuned_model_checkpoint)
+        if ckpt_model is not None:
+            session.delete(ckpt_model)
+        last.fine_tuned_model_checkpoint = model_id
+    job.fine_tuned_model = model_id
+    job.trained_tokens = r.trained_tokens if r.trained_tokens is not None else job.trained_tokens or 0
+    job.result_files = [result_file] if result_file else []
+    if job.status == "paused":  # finished before the pause took effect
+        job.status = "running"
+    set_status(job, "succeeded")
+    job.worker_id = None
+    events.add_event(session, job.id, events.MODEL_CREATED.format(model=model_id))
+    events.add_event(session, job.id, events.SUCCEEDED)
+    return job
+
+
+def _register_results(session: Session, store: Store, job: Job, r: Report) -> str | None:
+    key = r.results_key or protocol.results_key(job.id)
+    if not store.exists(key):
+        return None
+    file_id = ids.file_id()
+    with store.writer(protocol.file_key(file_id)) as w:
+        for chunk in store.iter_bytes(key):
+            w.write(chunk)
+    session.add(File(
+        id=file_id, project_id=job.project_id, purpose="fine-tune-results", filename=f"{job.id}_results.csv",
+        bytes=w.bytes_written, status="processed",
+    ))
+    return file_id
+
+
+def _failed(session: Session, store: Store, job: Job, r: Report) -> None:
+    message = r.message or "training failed"
+    job.error = {"code": r.code or "training_failed", "message": message, "param": None}
+    if job.status == "paused":
+        job.status = "running"
+    set_status(job, "failed")
+    job.worker_id = None
+    events.add_event(session, job.id, events.FAILED.format(message=message), level="error")
+
+
+_HANDLERS = {
+    "started": _started,
+    "event": _event,
+    "metrics": _metrics,
+    "checkpoint": _checkpoint,
+    "paused": _paused,
+    "succeeded": _succeeded,
+    "failed": _failed,
+}

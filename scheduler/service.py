@@ -1,0 +1,246 @@
+"""The scheduler: validation, placement, dispatch, report intake and lease reconciliation.
+
+One asyncio task per concern, all idempotent over the database (the truth) so that any of
+them can be restarted, and a Redis restart only delays work: tasks are re-dispatched, workers
+re-register on their next heartbeat, and leases are judged on heartbeats alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from core.bus import Bus
+from core.db import session_scope
+from core.protocol import Report, WorkerInfo
+from core.settings import Settings
+from core.store import Store
+from core.tables import Job, Worker
+from scheduler import events
+from scheduler.dispatch import prepare_dispatch
+from scheduler.placement import JobRequirement, WorkerCapacity, place, unplaceable_reason
+from scheduler.reports import apply_report
+from scheduler.jobs import set_status
+from scheduler.stages import validate_job
+
+log = logging.getLogger(__name__)
+
+SuccessHook = Callable[[str], None]
+"""Called with a job id after it succeeded (e.g. the train-to-serve check)."""
+
+
+@dataclass
+class TickResult:
+    """What one reconciliation pass decided; the bus calls happen outside the transaction."""
+
+    dispatches: list[tuple[str, str, int]] = field(default_factory=list)
+    controls: list[tuple[str, str | None]] = field(default_factory=list)
+
+
+class Scheduler:
+    """Drives jobs from ``validating_files`` to a terminal state."""
+
+    def __init__(
+        self, settings: Settings, engine: Engine, store: Store, bus: Bus,
+        *, on_success: SuccessHook | None = None,
+    ) -> None:
+        self.settings, self.engine, self.store, self.bus = settings, engine, store, bus
+        self.on_success = on_success
+        self._validating: set[str] = set()
+        self._first_seen: dict[str, float] = {}
+        self.started_at = time.time()
+
+    def __repr__(self) -> str:
+        return f"<Scheduler validating={len(self._validating)}>"
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Run until ``stop`` is set (or the task is cancelled)."""
+        stop = stop or asyncio.Event()
+        tasks = [
+            asyncio.create_task(self._loop(self._validation_pass, stop), name="scheduler-validate"),
+            asyncio.create_task(self._loop(self.tick, stop), name="scheduler-tick"),
+            asyncio.create_task(self._report_loop(stop), name="scheduler-reports"),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _loop(self, step: Callable[[], object], stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await step()  # type: ignore[misc]
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler step %s failed; retrying", getattr(step, "__name__", step))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.scheduler_tick_seconds)
+
+    # --- validation ------------------------------------------------------------------------
+    async def _validation_pass(self) -> None:
+        with session_scope(self.engine) as session:
+            pending = session.exec(
+                select(Job.id).where(Job.status == "validating_files").order_by(col(Job.created_at))
+            ).all()
+        for job_id in pending:
+            if job_id in self._validating:
+                continue
+            self._validating.add(job_id)
+            try:
+                await asyncio.to_thread(validate_job, self.settings, self.engine, self.store, job_id)
+            except Exception:
+                log.exception("validation of %s crashed", job_id)
+                await asyncio.to_thread(self._fail, job_id, "internal_error", "Validation failed unexpectedly")
+            finally:
+                self._validating.discard(job_id)
+
+    def _fail(self, job_id: str, code: str, message: str) -> None:
+        with session_scope(self.engine) as session:
+            job = session.get(Job, job_id)
+            if job is None or job.status in ("succeeded", "failed", "cancelled"):
+                return
+            job.error = {"code": code, "message": message, "param": None}
+            set_status(job, "failed")
+            events.add_event(session, job_id, events.FAILED.format(message=message), level="error")
+
+    # --- reports ---------------------------------------------------------------------------
+    async def _report_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                reports = await self.bus.read_reports(timeout=1.0)
+                for report in reports:
+                    await asyncio.to_thread(self.apply, report)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reading reports failed; retrying")
+                await asyncio.sleep(1.0)
+
+    def apply(self, report: Report) -> None:
+        """Apply one report in its own transaction, then run the success hook if it finished."""
+        with session_scope(self.engine) as session:
+            finished = apply_report(session, self.store, report)
+        if finished is not None and self.on_success is not None:
+            try:
+                self.on_success(finished.id)
+            except Exception:
+                log.exception("success hook failed for %s", finished.id)
+
+    # --- leases, controls, placement -------------------------------------------------------
+    async def tick(self) -> None:
+        """One reconciliation pass over workers and jobs."""
+        workers = await self.bus.workers()
+        result = await asyncio.to_thread(self._reconcile, workers)
+        for job_id, action in result.controls:
+            await self.bus.set_control(job_id, action)  # type: ignore[arg-type]
+        for worker_id, job_id, attempt in result.dispatches:
+            await self.bus.dispatch(worker_id, job_id, attempt, self.settings.job_budget_seconds)
+
+    def _reconcile(self, workers: list[WorkerInfo]) -> TickResult:
+        result = TickResult()
+        live = {w.id: w for w in workers}
+        now = time.time()
+        with session_scope(self.engine) as session:
+            self._record_workers(session, workers)
+            held = session.exec(select(Job).where(col(Job.worker_id).is_not(None))).all()
+            for job in held:
+                self._reconcile_held(session, job, live.get(job.worker_id or ""), now, result)
+            self._place(session, workers, result)
+        return result
+
+    def _record_workers(self, session: Session, workers: list[WorkerInfo]) -> None:
+        for info in workers:
+            row = session.get(Worker, info.id) or Worker(id=info.id)
+            row.devices = [d.model_dump() for d in info.devices]
+            row.last_heartbeat = info.heartbeat_at or time.time()
+            session.add(row)
+
+    def _reconcile_held(
+        self, session: Session, job: Job, worker: WorkerInfo | None, now: float, result: TickResult
+    ) -> None:
+        running_there = worker is not None and job.id in worker.running
+        if job.status in ("cancelled", "failed", "succeeded"):
+            if running_there:
+                result.controls.append((job.id, "cancel"))
+            else:  # the worker let go of it (or is gone): the job is fully stopped
+                job.worker_id = None
+                job.requested = None
+                result.controls.append((job.id, None))
+            return
+        if worker is not None and (running_there or now - (job.dispatched_at or 0) < self.settings.dispatch_timeout_seconds):
+            job.lease_expires_at = now + self.settings.worker_lease_seconds
+            if job.requested:
+                result.controls.append((job.id, job.requested))
+            return
+        if worker is not None and not running_there and job.status == "queued":
+            # dispatched but never picked up (a Redis restart lost the task): send it again
+            job.dispatched_at = now
+            result.dispatches.append((job.worker_id or "", job.id, job.attempts))
+            return
+        if job.lease_expires_at is not None and now < job.lease_expires_at:
+            return
+        self._requeue(session, job)
+
+    def _requeue(self, session: Session, job: Job) -> None:
+        lost_worker = job.worker_id
+        job.worker_id = None
+        job.dispatched_at = None
+        job.lease_expires_at = None
+        losses = int(job.stats.get("worker_losses", 0)) + 1
+        job.stats = {**job.stats, "worker_losses": losses}
+        if job.status == "paused":
+            job.requested = None
+            return
+        if losses > self.settings.max_attempts:
+            job.error = {
+                "code": "worker_lost",
+                "message": f"The job lost its worker {losses} times; giving up",
+                "param": None,
+            }
+            set_status(job, "failed")
+            events.add_event(session, job.id, events.FAILED.format(message=job.error["message"]), level="error")
+            return
+        if job.status == "running":
+            set_status(job, "queued")
+        where = f"checkpoint step {job.resume_step}" if job.resume_step else "the beginning"
+        events.add_event(
+            session, job.id,
+            events.REQUEUED.format(worker=lost_worker, where=where, attempt=job.attempts + 1), level="warn",
+        )
+
+    def _place(self, session: Session, workers: list[WorkerInfo], result: TickResult) -> None:
+        queued = session.exec(
+            select(Job).where(Job.status == "queued", col(Job.worker_id).is_(None))
+        ).all()
+        if not queued:
+            return
+        capacities = [WorkerCapacity.from_info(w) for w in workers]
+        held = session.exec(select(Job.project_id).where(col(Job.worker_id).is_not(None))).all()
+        running_by_project: dict[str, int] = {}
+        for project in held:
+            running_by_project[project] = running_by_project.get(project, 0) + 1
+        requirements = [JobRequirement.from_job(job) for job in queued]
+        by_id = {job.id: job for job in queued}
+        if capacities:
+            for req in requirements:
+                reason = unplaceable_reason(req, capacities)
+                if reason is not None:
+                    job = by_id.pop(req.job_id)
+                    job.error = {"code": "insufficient_resources", "message": reason, "param": None}
+                    set_status(job, "failed")
+                    events.add_event(session, job.id, events.FAILED.format(message=reason), level="error")
+        requirements = [r for r in requirements if r.job_id in by_id]
+        for assignment in place(requirements, capacities, running_by_project):
+            job = by_id[assignment.job_id]
+            prepare_dispatch(session, self.settings, self.store, job, assignment.worker_id)
+            result.dispatches.append((assignment.worker_id, job.id, job.attempts))

@@ -1,0 +1,99 @@
+"""The ``validating_files`` stage: stream the files once, resolve hyperparameters, queue.
+
+Runs in a worker thread of the scheduler (tokenizing is blocking work). Everything that can be
+wrong with the data is found here, before a GPU is touched.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from core import protocol
+from core.catalog import get_catalog
+from core.db import session_scope
+from core.settings import Settings
+from core.store import Store
+from scheduler import events
+from scheduler.hyperparams import resolve
+from scheduler.jobs import load_job, set_status
+from scheduler.memory import estimate_for_job
+from scheduler.tokens import TokenCounter
+from scheduler.validation import DataValidationError, ValidationResult, validate_stream
+
+log = logging.getLogger(__name__)
+
+
+def validate_job(settings: Settings, engine: Engine, store: Store, job_id: str) -> None:
+    """Validate a job's files and move it to ``queued`` (or ``failed`` with a precise error)."""
+    with session_scope(engine) as session:
+        job = load_job(session, job_id, lock=False)
+        if job is None or job.status != "validating_files":
+            return
+        kind = job.method.get("type", "supervised")
+        training_file, validation_file, base_name = job.training_file, job.validation_file, job.base_model
+
+    base = get_catalog(settings).get(base_name)
+    failure: DataValidationError | None = None
+    results: dict[str, ValidationResult] = {}
+    try:
+        if base is None:
+            raise DataValidationError(
+                "model_not_available", None, f"Base model {base_name!r} is no longer in the catalog", None
+            )
+        counter = TokenCounter.for_model(base_name, settings)
+        for param, file_id in (("training_file", training_file), ("validation_file", validation_file)):
+            if file_id is None:
+                continue
+            chunks = store.iter_bytes(protocol.file_key(file_id))
+            results[param] = validate_stream(
+                chunks, kind=kind, param=param, counter=counter, max_length=base.max_length
+            )
+    except DataValidationError as exc:
+        failure = exc
+
+    with session_scope(engine) as session:
+        job = load_job(session, job_id)
+        if job is None or job.status != "validating_files":
+            return  # cancelled meanwhile
+        if failure is not None:
+            job.error = {"code": failure.code, "message": failure.message, "param": failure.param}
+            set_status(job, "failed")
+            events.add_event(session, job.id, events.FAILED.format(message=failure.message), level="error")
+            return
+        assert base is not None
+        train = results["training_file"]
+        method, hp = resolve(job.method, train.n_examples, base)
+        job.method = method
+        job.hyperparameters = {k: v for k, v in method[method["type"]]["hyperparameters"].items()
+                               if k in ("batch_size", "learning_rate_multiplier", "n_epochs")}
+        job.stats = _stats(results, hp)
+        job.requirements = estimate_for_job(base, hp, job.extensions)
+        for param, result in results.items():
+            if result.n_truncated:
+                which = "Training" if param == "training_file" else "Validation"
+                events.add_event(
+                    session, job.id,
+                    f"{which} file has {result.n_truncated} example(s) longer than {base.max_length} tokens; "
+                    "they will be truncated",
+                    level="warn",
+                )
+        set_status(job, "queued")
+        events.add_event(session, job.id, events.VALIDATED)
+
+
+def _stats(results: dict[str, ValidationResult], hp: protocol.Hyperparameters) -> dict[str, Any]:
+    train = results["training_file"]
+    steps_per_epoch = -(-train.n_examples // hp.batch_size)
+    stats: dict[str, Any] = {
+        "n_train_examples": train.n_examples,
+        "train_tokens": train.total_tokens,
+        "n_truncated": train.n_truncated,
+        "total_steps": steps_per_epoch * hp.n_epochs,
+        "hyperparameters": hp.model_dump(),
+    }
+    if "validation_file" in results:
+        stats["n_valid_examples"] = results["validation_file"].n_examples
+    return stats
