@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     max_part_bytes: int = Field(64 * MiB, description="largest /v1/uploads part")
     upload_ttl_seconds: int = 3600
     log_json: bool = True
+    vllm_servers: dict[str, str] = Field(
+        default_factory=dict, description="base model name -> URL (…/v1) of a vLLM server started with "
+        "--enable-lora that serves it and its ft: models (JSON in OPENFT_VLLM_SERVERS)")
+    vllm_adapter_dir: Path | None = Field(
+        None, description="directory the vLLM servers read too (same path); default data_dir/vllm-adapters")
 
     # --- scheduler ----------------------------------------------------------------------
     scheduler_tick_seconds: float = 0.5

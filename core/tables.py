@@ -64,6 +64,7 @@ class Upload(SQLModel, table=True):
     expires_at: int
     status: str = Field(default="pending", max_length=16)
     file_id: str | None = Field(default=None, max_length=64)
+    file_expires_seconds: int | None = Field(default=None, description="expires_after of the File it makes")
 
 
 class UploadPart(SQLModel, table=True):

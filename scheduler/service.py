@@ -224,11 +224,13 @@ class Scheduler:
         ).all()
         if not queued:
             return
-        capacities = [WorkerCapacity.from_info(w) for w in workers]
-        held = session.exec(select(Job.project_id).where(col(Job.worker_id).is_not(None))).all()
+        held = session.exec(select(Job).where(col(Job.worker_id).is_not(None))).all()
+        held_by_worker: dict[str, list[JobRequirement]] = {}
         running_by_project: dict[str, int] = {}
-        for project in held:
-            running_by_project[project] = running_by_project.get(project, 0) + 1
+        for h in held:
+            held_by_worker.setdefault(h.worker_id or "", []).append(JobRequirement.from_job(h))
+            running_by_project[h.project_id] = running_by_project.get(h.project_id, 0) + 1
+        capacities = [WorkerCapacity.from_info(w, held_by_worker.get(w.id, ())) for w in workers]
         requirements = [JobRequirement.from_job(job) for job in queued]
         by_id = {job.id: job for job in queued}
         if capacities:

@@ -17,7 +17,7 @@ from core.db import session_scope
 from core.settings import Settings
 from core.store import Store
 from scheduler import events
-from scheduler.hyperparams import resolve
+from scheduler.hyperparams import job_hyperparameters, resolve, total_steps
 from scheduler.jobs import load_job, set_status
 from scheduler.memory import estimate_for_job
 from scheduler.tokens import TokenCounter
@@ -67,8 +67,7 @@ def validate_job(settings: Settings, engine: Engine, store: Store, job_id: str) 
         train = results["training_file"]
         method, hp = resolve(job.method, train.n_examples, base)
         job.method = method
-        job.hyperparameters = {k: v for k, v in method[method["type"]]["hyperparameters"].items()
-                               if k in ("batch_size", "learning_rate_multiplier", "n_epochs")}
+        job.hyperparameters = job_hyperparameters(method)
         job.stats = _stats(results, hp)
         job.requirements = estimate_for_job(base, hp, job.extensions)
         for param, result in results.items():
@@ -86,12 +85,11 @@ def validate_job(settings: Settings, engine: Engine, store: Store, job_id: str) 
 
 def _stats(results: dict[str, ValidationResult], hp: protocol.Hyperparameters) -> dict[str, Any]:
     train = results["training_file"]
-    steps_per_epoch = -(-train.n_examples // hp.batch_size)
     stats: dict[str, Any] = {
         "n_train_examples": train.n_examples,
         "train_tokens": train.total_tokens,
         "n_truncated": train.n_truncated,
-        "total_steps": steps_per_epoch * hp.n_epochs,
+        "total_steps": total_steps(train.n_examples, hp.batch_size, hp.n_epochs),
         "hyperparameters": hp.model_dump(),
     }
     if "validation_file" in results:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 
@@ -26,7 +26,7 @@ def create_job(body: JobCreate, session: SessionDep, settings: SettingsDep, proj
 @router.get("")
 def list_jobs(
     request: Request, session: SessionDep, project: ProjectDep,
-    after: AfterQuery = None, limit: int = limit_query(20, 1000),
+    after: AfterQuery = None, limit: Annotated[int, limit_query(1000)] = 20,
 ) -> dict[str, Any]:
     """The project's jobs, newest first; ``metadata[k]=v`` filters (``metadata=null``: none set)."""
     metadata = {m.group(1): v for k, v in request.query_params.multi_items() if (m := _METADATA_KEY.match(k))}
@@ -64,7 +64,7 @@ def resume_job(fine_tuning_job_id: str, session: SessionDep, project: ProjectDep
 @router.get("/{fine_tuning_job_id}/events")
 def list_events(
     fine_tuning_job_id: str, session: SessionDep, project: ProjectDep,
-    after: AfterQuery = None, limit: int = limit_query(20, 1000),
+    after: AfterQuery = None, limit: Annotated[int, limit_query(1000)] = 20,
 ) -> dict[str, Any]:
     """The job's events, newest first."""
     rows, more = jobs.list_events(session, project, fine_tuning_job_id, after=after, limit=limit)
@@ -74,7 +74,7 @@ def list_events(
 @router.get("/{fine_tuning_job_id}/checkpoints")
 def list_checkpoints(
     fine_tuning_job_id: str, session: SessionDep, project: ProjectDep,
-    after: AfterQuery = None, limit: int = limit_query(10, 1000),
+    after: AfterQuery = None, limit: Annotated[int, limit_query(1000)] = 10,
 ) -> dict[str, Any]:
     """The job's checkpoints (last three epochs), newest first."""
     rows, more = jobs.list_checkpoints(session, project, fine_tuning_job_id, after=after, limit=limit)

@@ -20,7 +20,7 @@ from core.catalog import get_catalog
 from core.settings import Settings
 from core.tables import Checkpoint, File, Job, JobEvent, Model
 from scheduler import events
-from scheduler.hyperparams import HyperparameterError, validate_method
+from scheduler.hyperparams import HyperparameterError, job_hyperparameters, validate_method
 from scheduler.jobs import set_status
 from scheduler.transitions import IllegalTransition
 
@@ -39,9 +39,8 @@ def create_job(session: Session, settings: Settings, project_id: str, req: JobCr
     try:
         method = validate_method(req.method, req.hyperparameters)
     except HyperparameterError as exc:
-        raise InvalidRequest(str(exc), param=exc.param, code="invalid_value") from exc
+        raise InvalidRequest(exc.message, param=exc.param, code=exc.code) from exc
     extensions = _extensions(req.openft)
-    hp = method[method["type"]]["hyperparameters"]
     job = Job(
         id=ids.job_id(),
         project_id=project_id,
@@ -51,7 +50,7 @@ def create_job(session: Session, settings: Settings, project_id: str, req: JobCr
         training_file=req.training_file,
         validation_file=req.validation_file,
         method=method,
-        hyperparameters={k: hp[k] for k in ("batch_size", "learning_rate_multiplier", "n_epochs") if k in hp},
+        hyperparameters=job_hyperparameters(method),
         extensions=extensions,
         priority=int(extensions.pop("priority", 0)),
         seed=req.seed if req.seed is not None else secrets.randbelow(2**31),

@@ -1,0 +1,91 @@
+"""``create_app(settings)``: the FastAPI application of the control plane.
+
+Routers are attached from :data:`ROUTERS`; adding a resource is one import and one entry.
+Embedding processes (``openft serve``) hand in extra state and lifespan hooks, e.g. one that
+starts the scheduler and a local worker next to the API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.engine import Engine
+
+from api.body import BodyTracker
+from api.errors import install_error_handlers
+from api.metrics import install_metrics
+from api.request_id import RequestIdMiddleware
+from api.routers import chat, files, fine_tuning, health, models, uploads
+from api.services.housekeeping import housekeeping_lifespan
+from api.state import build_state
+from core.db import require_current_schema, upgrade
+from core.settings import Settings
+from core.store import Store
+
+#: (router, prefix) pairs; OpenAI resources live under /v1.
+ROUTERS: list[tuple[APIRouter, str]] = [
+    (health.router, ""),
+    (files.router, "/v1"),
+    (uploads.router, "/v1"),
+    (fine_tuning.router, "/v1"),
+    (models.router, "/v1"),
+    (chat.router, "/v1"),
+]
+
+LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    store: Store | None = None,
+    extra_state: dict[str, Any] | None = None,
+    lifespan_hooks: Sequence[LifespanHook] = (),
+    migrate: bool = False,
+) -> FastAPI:
+    """The API app for ``settings``.
+
+    ``engine``/``store`` default to the ones ``settings`` describes. ``extra_state`` lands in
+    ``app.state.openft.extra``. ``lifespan_hooks`` are entered in order after the schema check
+    and exited in reverse on shutdown. ``migrate=True`` upgrades the database on start (the
+    embedded mode); otherwise an out-of-date schema refuses to start with a clear message.
+    """
+    state = build_state(settings, engine=engine, store=store, extra=extra_state)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(upgrade if migrate else require_current_schema, state.engine)
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(housekeeping_lifespan(state))
+            for hook in lifespan_hooks:
+                await stack.enter_async_context(hook(app))
+            try:
+                yield
+            finally:
+                await state.tasks.drain()
+
+    app = FastAPI(
+        title="openft",
+        description="Self-hosted fine-tuning with the OpenAI API",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.openft = state
+    install_error_handlers(app)
+    install_metrics(app, state.engine, settings)
+    app.add_middleware(BodyTracker)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every response gets the id
+    for router, prefix in ROUTERS:
+        app.include_router(router, prefix=prefix)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """``uvicorn --factory api.app:app_from_env``: the API role configured from ``OPENFT_*``."""
+    return create_app(Settings())

@@ -1,0 +1,97 @@
+"""Dependencies as ``Annotated`` aliases, so route signatures read like prose.
+
+``SessionDep`` is one database session per request, committed when the handler returns (before
+the response is sent, so a failed commit is an error response, never a lost write) and rolled
+back on an exception. Streaming handlers that run for a long time should not take it: they call
+services that open short sessions themselves (see :func:`core.db.session_scope`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from api.errors import PermissionDenied, Unauthorized
+from api.services.keys import Caller, resolve_key
+from api.state import AppState
+from core.db import session_scope
+from core.settings import Settings
+from core.store import Store
+
+
+def get_state(request: Request) -> AppState:
+    """The :class:`AppState` of the app serving ``request``."""
+    state: AppState = request.app.state.openft
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_settings(state: StateDep) -> Settings:
+    return state.settings
+
+
+def get_engine(state: StateDep) -> Engine:
+    return state.engine
+
+
+def get_store(state: StateDep) -> Store:
+    return state.store
+
+
+def get_session(state: StateDep) -> Iterator[Session]:
+    """A session committed after the handler returns, rolled back if it raises."""
+    with session_scope(state.engine) as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+StoreDep = Annotated[Store, Depends(get_store)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def _mask(key: str) -> str:
+    return key[:6] + "*" * 6 + key[-4:] if len(key) > 12 else "*" * len(key)
+
+
+def get_caller(request: Request, state: StateDep) -> Caller:
+    """The caller identified by ``Authorization: Bearer <key>``; 401 when missing or unknown."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise Unauthorized(
+            "You didn't provide an API key. You need to provide your API key in an Authorization "
+            "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            code="missing_api_key",
+        )
+    with session_scope(state.engine) as session:
+        caller = resolve_key(session, key)
+    if caller is None:
+        raise Unauthorized(f"Incorrect API key provided: {_mask(key)}.")
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def get_project(caller: CallerDep) -> str:
+    """The id of the caller's project; every object a handler touches is scoped to it."""
+    return caller.project_id
+
+
+def require_admin(caller: CallerDep) -> Caller:
+    """The caller, if its key is an admin key; 403 otherwise."""
+    if not caller.admin:
+        raise PermissionDenied("This operation needs an admin API key.")
+    return caller
+
+
+ProjectDep = Annotated[str, Depends(get_project)]
+AdminDep = Annotated[Caller, Depends(require_admin)]

@@ -1,0 +1,167 @@
+"""Loading what the engine serves: base models onto a device, adapters out of the store.
+
+Base weights come through :func:`core.model_cache.ensure_model_dir` (safetensors only, no
+remote code). A base is loaded the way its adapters were trained: ``"4bit"`` (NF4, double
+quantization, bf16 compute, as QLoRA trains) or ``"none"`` (bf16 on CUDA, float32 on the CPU).
+Adapters are copied from the artifact store into the model cache once per machine.
+Heavy imports stay inside the functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+from core.settings import Settings
+from core.store import MANIFEST, ObjectNotFound, Store
+
+# Tokens that end an assistant turn in common chat templates, besides the tokenizer's EOS.
+END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
+
+_download_locks: dict[str, threading.Lock] = {}
+_download_guard = threading.Lock()
+
+
+def pick_device(settings: Settings) -> str:
+    """``cuda`` or ``cpu`` as ``settings.device`` asks (``auto``: CUDA when there is one)."""
+    if settings.device != "auto":
+        return settings.device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def serving_quantization(requested: str | None, device: str) -> str:
+    """How to load a base: 4-bit only on CUDA and only when the adapter was trained on 4-bit."""
+    return "4bit" if device == "cuda" and requested == "4bit" else "none"
+
+
+def load_base_model(model_dir: Path, device: str, quantization: str) -> Any:
+    """The base model in eval mode on ``device`` (4-bit NF4 when ``quantization == "4bit"``)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a progress bar per load is noise in a server's log
+    kwargs: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": False}
+    if device == "cuda":
+        kwargs["dtype"] = torch.bfloat16
+        kwargs["device_map"] = {"": 0}
+        if quantization == "4bit":
+            from transformers import BitsAndBytesConfig
+
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch.bfloat16,
+            )
+    else:
+        kwargs["dtype"] = torch.float32
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), **kwargs)
+    model.eval()
+    return model
+
+
+def end_of_turn_ids(tokenizer: Any, model_dir: Path | None = None) -> frozenset[int]:
+    """Token ids that end the assistant's turn: EOS, the generation config's EOS ids, and the
+    known end-of-turn specials present in the vocabulary."""
+    ids: set[int] = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    vocab = tokenizer.get_vocab()
+    ids.update(vocab[t] for t in END_OF_TURN_TOKENS if t in vocab)
+    if model_dir is not None and (model_dir / "generation_config.json").is_file():
+        eos = json.loads((model_dir / "generation_config.json").read_text()).get("eos_token_id")
+        ids.update(eos if isinstance(eos, list) else [eos] if isinstance(eos, int) else [])
+    return frozenset(ids)
+
+
+def adapter_name(artifact_key: str) -> str:
+    """A PEFT adapter name for a store prefix (PEFT names may not contain dots or colons)."""
+    return "a" + hashlib.sha256(artifact_key.encode()).hexdigest()[:16]
+
+
+def adapter_cache_dir(settings: Settings, artifact_key: str) -> Path:
+    return settings.resolved_model_cache_dir / "adapters" / adapter_name(artifact_key)
+
+
+def fetch_adapter(store: Store, settings: Settings, artifact_key: str) -> Path:
+    """A local directory holding the PEFT adapter stored under ``artifact_key`` (copied once).
+
+    ``artifact_key`` is a sealed tree (``models/{id}``) or a folder inside one (the adapter
+    inside a checkpoint). Returns the folder that holds ``adapter_config.json``; raises
+    :class:`core.store.ObjectNotFound` when there is none.
+    """
+    local = adapter_cache_dir(settings, artifact_key)
+    with _download_guard:
+        lock = _download_locks.setdefault(artifact_key, threading.Lock())
+    with lock:
+        if not local.is_dir():
+            _download_tree(store, artifact_key.rstrip("/"), local)
+    found = sorted(local.rglob("adapter_config.json"), key=lambda p: len(p.parts))
+    if not found:
+        raise ObjectNotFound(f"{artifact_key}/adapter_config.json")
+    return found[0].parent
+
+
+def _download_tree(store: Store, key: str, local: Path) -> None:
+    """Copy the files under ``key`` from the nearest sealed tree at or above it."""
+    if store.has_dir(key):
+        store.download_dir(key, local)
+        return
+    parts = key.split("/")
+    for cut in range(len(parts) - 1, 0, -1):
+        root = "/".join(parts[:cut])
+        if not store.has_dir(root):
+            continue
+        inner = "/".join(parts[cut:]) + "/"
+        manifest: dict[str, int] = store.read_json(f"{root}/{MANIFEST}")
+        wanted = [rel for rel in manifest if rel.startswith(inner)]
+        if not wanted:
+            break
+        tmp = local.with_name(f".{local.name}.partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        for rel in wanted:
+            dest = tmp / rel[len(inner):]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with dest.open("wb") as fh:
+                for chunk in store.iter_bytes(f"{root}/{rel}"):
+                    fh.write(chunk)
+        os.replace(tmp, local)
+        return
+    raise ObjectNotFound(key)
+
+
+def _beside(adapter_dir: Path, name: str) -> Path | None:
+    """``name`` in the adapter's folder or the folder above it (the model's tree)."""
+    for directory in (adapter_dir, adapter_dir.parent):
+        if (directory / name).is_file():
+            return directory
+    return None
+
+
+def tokenizer_dir(adapter_dir: Path) -> Path | None:
+    """Where the tokenizer saved with a fine-tuned adapter lies (None: use the base's)."""
+    return _beside(adapter_dir, "tokenizer.json") or _beside(adapter_dir, "tokenizer_config.json")
+
+
+def read_lineage(adapter_dir: Path) -> dict[str, Any]:
+    """``lineage.json`` saved with the adapter, or an empty dict."""
+    directory = _beside(adapter_dir, "lineage.json")
+    if directory is None:
+        return {}
+    data = json.loads((directory / "lineage.json").read_text())
+    return data if isinstance(data, dict) else {}
+
+
+def lineage_quantization(lineage: dict[str, Any]) -> str | None:
+    """How the base was loaded for training (``"4bit"`` or ``"none"``), if the lineage says."""
+    for source in (lineage, lineage.get("hyperparameters") or {}, lineage.get("extensions") or {}):
+        value = source.get("quantization") if isinstance(source, dict) else None
+        if value:
+            return str(value)
+    return None

@@ -1,0 +1,29 @@
+"""``POST /v1/chat/completions``: a thin handler over :mod:`api.services.chat`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from api.deps import ProjectDep, StateDep
+from api.inference.server import ModelServerDep
+from api.schemas.chat import ChatCompletionRequest
+from api.services import chat
+
+router = APIRouter(tags=["chat"])
+
+
+@router.post("/chat/completions")
+async def create_chat_completion(
+    body: ChatCompletionRequest, state: StateDep, project: ProjectDep, server: ModelServerDep
+) -> Response:
+    """A ``chat.completion``, or with ``stream: true`` server-sent ``chat.completion.chunk`` events.
+
+    200; 400 bad parameter or prompt over the context (``context_length_exceeded``); 401;
+    404 ``model_not_found`` (also another project's model); 503 serving backend unreachable.
+    """
+    result = await chat.create(state, server, project, body)
+    if isinstance(result, dict):
+        return JSONResponse(result)
+    return StreamingResponse(result, media_type="text/event-stream",
+                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})

@@ -1,0 +1,51 @@
+"""Periodic clean-up owned by the API: expired uploads and expired files.
+
+Runs in every API process; each step is idempotent (conditional updates, deletes of missing
+objects are no-ops), so several replicas may run it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from anyio import to_thread
+
+from api.services import files, uploads
+from api.state import AppState
+
+log = logging.getLogger("openft.api.housekeeping")
+
+INTERVAL_SECONDS = 60.0
+
+
+def sweep(state: AppState) -> tuple[int, int]:
+    """One pass: (uploads expired, files deleted)."""
+    return uploads.expire_uploads(state), files.delete_expired_files(state)
+
+
+async def _loop(state: AppState, interval: float) -> None:
+    while True:
+        try:
+            expired, deleted = await to_thread.run_sync(sweep, state)
+            if expired or deleted:
+                log.info("housekeeping: %d uploads expired, %d files deleted", expired, deleted)
+        except Exception:
+            log.exception("housekeeping pass failed; retrying in %.0f s", interval)
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def housekeeping_lifespan(state: AppState, interval: float = INTERVAL_SECONDS) -> AsyncIterator[None]:
+    """Resume interrupted file checks, then sweep every ``interval`` seconds until shutdown."""
+    for file_id in await to_thread.run_sync(files.pending_file_ids, state):
+        files.schedule_processing(state, file_id)
+    task = asyncio.get_running_loop().create_task(_loop(state, interval), name="housekeeping")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

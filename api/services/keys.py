@@ -1,0 +1,102 @@
+"""Projects and API keys: creation, bootstrap, and resolving a presented key to its project.
+
+Keys are long random tokens stored as sha256 hex (:func:`core.ids.hash_key`); the plain key is
+shown once, at creation. Project ids appear inside ``ft:`` model ids, so they are restricted to
+``[A-Za-z0-9_-]`` (no ``:``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from core import ids
+from core.db import session_scope
+from core.settings import Settings
+from core.tables import ApiKey, Project
+
+DEFAULT_PROJECT = "default"
+KEY_FILE = "api_key"
+_PROJECT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the project a key belongs to, and whether the key is an admin key."""
+
+    project_id: str
+    admin: bool = False
+
+
+def validate_project_id(project_id: str) -> str:
+    """Return ``project_id`` or raise ValueError: 1–64 characters of ``[A-Za-z0-9_-]``."""
+    if not _PROJECT_RE.match(project_id):
+        raise ValueError(f"invalid project id {project_id!r}: use 1-64 characters of A-Z a-z 0-9 _ -")
+    return project_id
+
+
+def ensure_project(session: Session, project_id: str) -> Project:
+    """The project row, created when missing."""
+    project = session.get(Project, validate_project_id(project_id))
+    if project is None:
+        project = Project(id=project_id)
+        session.add(project)
+        session.flush()
+    return project
+
+
+def add_key(session: Session, key: str, project_id: str, admin: bool = False) -> None:
+    """Register a given plain ``key`` for ``project_id`` (idempotent for the same key)."""
+    ensure_project(session, project_id)
+    digest = ids.hash_key(key)
+    if session.get(ApiKey, digest) is None:
+        session.add(ApiKey(key_hash=digest, project_id=project_id, admin=admin))
+        session.flush()
+
+
+def create_key(engine: Engine, project_id: str, admin: bool = False) -> str:
+    """Create a new key for ``project_id`` (creating the project if needed); returns the plain key."""
+    key = ids.api_key()
+    with session_scope(engine) as session:
+        add_key(session, key, project_id, admin=admin)
+    return key
+
+
+def resolve_key(session: Session, key: str) -> Caller | None:
+    """The caller a plain key identifies, or None for an unknown key."""
+    row = session.get(ApiKey, ids.hash_key(key))
+    return None if row is None else Caller(project_id=row.project_id, admin=row.admin)
+
+
+def ensure_bootstrap_key(settings: Settings, engine: Engine) -> str | None:
+    """Make sure somebody can call the API; return a key to print once, or None.
+
+    - ``OPENFT_API_KEY`` set: it becomes an admin key of project ``default`` (the user knows
+      it, so nothing is returned).
+    - otherwise, when no key exists at all: create an admin key of ``default``, keep it in
+      ``data_dir/api_key`` (mode 0600) and return it so ``openft serve`` prints it once.
+    - otherwise (keys exist, e.g. from an earlier start): None.
+    """
+    if settings.api_key is not None:
+        with session_scope(engine) as session:
+            add_key(session, settings.api_key.get_secret_value(), DEFAULT_PROJECT, admin=True)
+        return None
+    with session_scope(engine) as session:
+        if session.exec(select(ApiKey).limit(1)).first() is not None:
+            return None
+    key = create_key(engine, DEFAULT_PROJECT, admin=True)
+    _write_key_file(Path(settings.data_dir) / KEY_FILE, key)
+    return key
+
+
+def _write_key_file(path: Path, key: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    os.chmod(path, 0o600)

@@ -1,0 +1,69 @@
+"""The one place that builds what request handlers use: settings, database engine, store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from core.db import make_engine
+from core.settings import Settings
+from core.store import Store, store_from_settings
+
+
+@dataclass
+class AppState:
+    """Process-wide state of one API app (``app.state.openft``).
+
+    ``extra`` carries whatever an embedding process hands in (the embedded mode's scheduler
+    handle, a queue, an inference engine); handlers read it with ``state.extra[name]``.
+    """
+
+    settings: Settings
+    engine: Engine
+    store: Store
+    extra: dict[str, Any] = field(default_factory=dict)
+    tasks: TaskSet = field(default_factory=lambda: TaskSet())
+
+
+def build_state(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    store: Store | None = None,
+    extra: dict[str, Any] | None = None,
+) -> AppState:
+    """State for ``settings``; pass ``engine``/``store`` to share ones the caller already built."""
+    return AppState(
+        settings=settings,
+        engine=engine if engine is not None else make_engine(settings),
+        store=store if store is not None else store_from_settings(settings),
+        extra=dict(extra or {}),
+    )
+
+
+class TaskSet:
+    """Background coroutines owned by the app (e.g. file processing), awaited on shutdown."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background, keeping a reference until it finishes."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for running tasks (up to ``timeout``), then cancel what is left."""
+        if not self._tasks:
+            return
+        _done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)

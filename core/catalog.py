@@ -1,0 +1,205 @@
+"""The base-model catalog: model names users pass as ``model`` -> where the weights come from.
+
+Built-in entries (``tiny-chat`` always, plus a few well-known instruct models that load when
+their files are reachable: the hub, the HF cache, or a copy named in the catalog file) are
+merged with the entries of ``Settings.catalog_path``: a JSON list of entries, or an object
+mapping names to entries (``name`` then optional), each with the fields of :class:`ModelEntry`.
+A file entry with a built-in name replaces the built-in one (e.g. to point it at a local copy).
+
+:func:`load_tokenizer` gives the model's tokenizer with its chat template (the override of
+the entry when it has one), without importing torch: the scheduler counts tokens with it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field, ValidationError
+
+from core import tiny_chat
+from core.protocol import BaseModelSpec
+from core.settings import GiB, Settings
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+CATALOG_CREATED = 1732320000  # fixed ``created`` of built-in entries (2024-11-23)
+
+
+class CatalogError(Exception):
+    """The catalog file is unreadable or holds an invalid entry."""
+
+
+class UnknownModel(LookupError):
+    """No catalog entry has this name."""
+
+
+class ModelEntry(BaseModelSpec):
+    """A catalog entry: what the worker needs (:class:`BaseModelSpec`) plus placement figures."""
+
+    description: str = ""
+    owned_by: str = "openft"
+    created: int = CATALOG_CREATED
+    n_params: int | None = Field(None, description="parameter count, embeddings included")
+    hidden_size: int | None = None
+    intermediate_size: int | None = None
+    num_layers: int | None = None
+    num_attention_heads: int | None = None
+    num_kv_heads: int | None = None
+    vocab_size: int | None = None
+
+    def spec(self) -> BaseModelSpec:
+        """The plain :class:`BaseModelSpec` that goes into a job spec."""
+        return BaseModelSpec.model_validate(self.model_dump(include=set(BaseModelSpec.model_fields)))
+
+    def training_memory_bytes(self, *, quantized: bool, micro_batch_size: int = 4,
+                              seq_len: int | None = None, dpo: bool = False) -> int:
+        """A conservative estimate of accelerator memory to train a LoRA adapter on this model.
+
+        Frozen weights (NF4 ~0.56 byte/param with its scales, or bf16), LoRA weights with
+        fp32 Adam state, checkpointed activations per layer, one layer's recomputed
+        activations, the logits of a chunk, and a fixed allowance for the CUDA context.
+        """
+        seq = min(seq_len or self.max_length, self.max_length)
+        hidden = self.hidden_size or 4096
+        layers = self.num_layers or 32
+        inter = self.intermediate_size or hidden * 4
+        vocab = self.vocab_size or 128_000
+        n = self.n_params or (layers * (4 * hidden * hidden + 3 * hidden * inter) + 2 * vocab * hidden)
+        embed = vocab * hidden * 2  # input embedding and head stay in bf16 when quantized
+        weights = int((n - embed) * 0.56 + embed * 2) if quantized else n * 2
+        lora = layers * 16 * (6 * hidden + 3 * (hidden + inter)) * (2 + 4 * 3)
+        tokens = micro_batch_size * seq * (2 if dpo else 1)
+        acts = tokens * hidden * 2 * layers + tokens * (12 * hidden + 4 * inter) * 2
+        logits = min(tokens, 4096) * vocab * 4 * 2
+        return weights + lora + acts + logits + int(1.2 * GiB)
+
+
+def _builtin_entries() -> list[ModelEntry]:
+    tiny = ModelEntry(
+        name=tiny_chat.NAME, source=f"builtin:{tiny_chat.NAME}", revision=f"v{tiny_chat.VERSION}",
+        max_length=1024, learning_rate=5e-3, quantization="auto",
+        description="small Llama-architecture chat model generated locally (tests, offline demos)",
+        n_params=tiny_chat.n_params(), hidden_size=tiny_chat.HIDDEN,
+        intermediate_size=tiny_chat.INTERMEDIATE, num_layers=tiny_chat.LAYERS,
+        num_attention_heads=tiny_chat.HEADS, num_kv_heads=tiny_chat.KV_HEADS,
+        vocab_size=tiny_chat.VOCAB_SIZE,
+    )
+    hub = [
+        ("Qwen/Qwen2.5-0.5B-Instruct", 494_032_768, 896, 4864, 24, 14, 2, 151_936, 2e-4),
+        ("Qwen/Qwen2.5-7B-Instruct", 7_615_616_512, 3584, 18944, 28, 28, 4, 152_064, 1e-4),
+        ("meta-llama/Llama-3.2-1B-Instruct", 1_235_814_400, 2048, 8192, 16, 32, 8, 128_256, 2e-4),
+        ("meta-llama/Llama-3.1-8B-Instruct", 8_030_261_248, 4096, 14336, 32, 32, 8, 128_256, 1e-4),
+    ]
+    return [tiny] + [
+        ModelEntry(
+            name=repo, source=repo, max_length=4096, learning_rate=lr, owned_by=repo.split("/")[0].lower(),
+            description=f"{repo} from the Hugging Face hub (or a local copy named in the catalog file)",
+            n_params=n, hidden_size=h, intermediate_size=i, num_layers=layers,
+            num_attention_heads=heads, num_kv_heads=kv, vocab_size=vocab,
+        )
+        for repo, n, h, i, layers, heads, kv, vocab, lr in hub
+    ]
+
+
+class Catalog:
+    """Name -> :class:`ModelEntry`, in a stable order (built-ins first, then the file's)."""
+
+    def __init__(self, entries: list[ModelEntry]) -> None:
+        self._entries: dict[str, ModelEntry] = {}
+        for entry in entries:
+            self._entries[entry.name] = entry
+
+    def get(self, name: str) -> ModelEntry | None:
+        """The entry called ``name``, or None."""
+        return self._entries.get(name)
+
+    def require(self, name: str) -> ModelEntry:
+        """The entry called ``name``; raises :class:`UnknownModel`."""
+        entry = self._entries.get(name)
+        if entry is None:
+            raise UnknownModel(name)
+        return entry
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def entries(self) -> list[ModelEntry]:
+        return list(self._entries.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+
+def get_catalog(settings: Settings) -> Catalog:
+    """The built-in entries plus those of ``settings.catalog_path``; raises :class:`CatalogError`."""
+    entries = _builtin_entries()
+    if settings.catalog_path is not None:
+        entries += _read_catalog_file(Path(settings.catalog_path))
+    return Catalog(entries)
+
+
+def _read_catalog_file(path: Path) -> list[ModelEntry]:
+    try:
+        raw: Any = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CatalogError(f"cannot read catalog file {path}: {exc}") from exc
+    if isinstance(raw, dict) and isinstance(raw.get("models"), list):
+        raw = raw["models"]
+    if isinstance(raw, dict):
+        raw = [{"name": name, **body} for name, body in raw.items() if isinstance(body, dict)]
+    if not isinstance(raw, list):
+        raise CatalogError(f"catalog file {path}: expected a list of entries or an object of name -> entry")
+    out = []
+    for i, item in enumerate(raw):
+        try:
+            out.append(ModelEntry.model_validate(item))
+        except ValidationError as exc:
+            raise CatalogError(f"catalog file {path}, entry {i}: {exc}") from exc
+    return out
+
+
+_tokenizers: dict[tuple[str, str, str | None], PreTrainedTokenizerBase] = {}
+_tokenizers_lock = threading.Lock()
+
+
+def load_tokenizer(name: str, settings: Settings) -> PreTrainedTokenizerBase:
+    """The tokenizer of catalog model ``name``, chat template set (cached per process).
+
+    Fetches the tokenizer files on first use (``tiny-chat`` is generated); raises
+    :class:`UnknownModel` or :class:`core.model_cache.ModelUnavailable`. Does not import torch.
+    """
+    entry = get_catalog(settings).require(name)
+    return tokenizer_for(entry, settings)
+
+
+def tokenizer_for(spec: BaseModelSpec, settings: Settings) -> PreTrainedTokenizerBase:
+    """The tokenizer of a base-model spec (see :func:`load_tokenizer`)."""
+    from core.model_cache import ensure_tokenizer_dir
+
+    directory = ensure_tokenizer_dir(spec, settings)
+    key = (spec.name, str(directory), spec.chat_template)
+    with _tokenizers_lock:
+        cached = _tokenizers.get(key)
+        if cached is not None:
+            return cached
+    tokenizer = open_tokenizer(directory, spec.chat_template)
+    with _tokenizers_lock:
+        _tokenizers[key] = tokenizer
+    return tokenizer
+
+
+def open_tokenizer(directory: Path, chat_template: str | None = None) -> PreTrainedTokenizerBase:
+    """Load a tokenizer directory through ``PreTrainedTokenizerFast`` (``AutoTokenizer``
+    would import torch), applying a chat-template override; pads on the right."""
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(directory))
+    if chat_template:
+        tokenizer.chat_template = chat_template
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer

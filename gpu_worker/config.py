@@ -1,0 +1,222 @@
+"""OpenAI hyperparameters + openft extension fields -> one resolved :class:`TrainPlan`,
+and the TRL / PEFT / bitsandbytes configs built from it.
+
+Extension fields (``JobSpec.extensions``, sent by users as ``extra_body={"openft": {...}}``,
+see docs/training.md) are validated by :class:`Extensions`. What they default to:
+
+- ``quantization``: ``auto`` = the catalog entry's choice, else QLoRA (NF4, double
+  quantization, bf16 compute) on CUDA and LoRA in fp32 on the CPU; ``4bit`` forces QLoRA
+  (also on the CPU); ``none`` is LoRA in bf16 on CUDA, fp32 on the CPU.
+- ``lora_rank`` 16, ``lora_alpha`` 32, ``lora_dropout`` 0.05, on all linear layers.
+- ``micro_batch_size``: the batch is split into micro-batches (gradient accumulation) of at
+  most this many examples; default 4 on CUDA, 16 on the CPU (a divisor of the batch size).
+- ``packing``: padding-free packing of each micro-batch on CUDA (sequences concatenated,
+  attention kept within each one); default on for CUDA, off on the CPU.
+- ``checkpoint_every_steps``: recovery checkpoints (0: epoch ends only); default ~10 per job.
+- ``eval_every_steps``: validation loss on a sample of the validation file; default ~20 per job.
+
+One optimizer step consumes ``batch_size`` examples, so a job has
+``ceil(n_examples / batch_size) * n_epochs`` steps, as OpenAI counts them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.protocol import JobSpec
+from core.settings import Settings
+
+TARGET_MODULES = "all-linear"
+EVAL_SAMPLE = 64  # validation examples scored every eval_every_steps
+
+
+class ConfigError(ValueError):
+    """Extension fields or hyperparameters the engine cannot use."""
+
+
+class Extensions(BaseModel):
+    """openft extension fields of a fine-tuning job (all optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lora_rank: int = Field(16, ge=1, le=1024, description="LoRA rank r")
+    lora_alpha: float = Field(32.0, gt=0, description="LoRA alpha (scale = alpha / r)")
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="dropout on the LoRA input")
+    quantization: Literal["auto", "4bit", "none"] = Field("auto", description="auto | 4bit (QLoRA) | none")
+    micro_batch_size: int | None = Field(None, ge=1, le=256, description="examples per forward pass")
+    checkpoint_every_steps: int | None = Field(None, ge=0, description="recovery checkpoints; 0 = epoch ends")
+    eval_every_steps: int | None = Field(None, ge=0, description="validation sample every N steps; 0 = never")
+    packing: bool | None = Field(None, description="padding-free packing of micro-batches (CUDA)")
+
+
+@dataclass
+class TrainPlan:
+    """Everything the trainers need, resolved (no "auto" left)."""
+
+    method: str
+    device: str
+    quantization: str  # "4bit" | "none"
+    dtype: str  # "bfloat16" | "float32": base weights / compute
+    lora_rank: int
+    lora_alpha: float
+    lora_dropout: float
+    batch_size: int
+    micro_batch_size: int
+    grad_accum: int
+    n_epochs: int
+    learning_rate: float
+    beta: float
+    max_length: int
+    packing: bool
+    gradient_checkpointing: bool
+    checkpoint_every_steps: int
+    eval_every_steps: int
+    n_examples: int
+    steps_per_epoch: int
+    total_steps: int
+    seed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def is_epoch_end(self, step: int) -> bool:
+        return step % self.steps_per_epoch == 0 or step >= self.total_steps
+
+
+def parse_extensions(spec: JobSpec) -> Extensions:
+    """The job's extension fields; raises :class:`ConfigError` naming the bad field."""
+    try:
+        return Extensions.model_validate(spec.extensions or {})
+    except Exception as exc:
+        raise ConfigError(f"invalid openft extension fields: {exc}") from exc
+
+
+def largest_divisor_at_most(n: int, cap: int) -> int:
+    return max(d for d in range(1, min(n, cap) + 1) if n % d == 0)
+
+
+def resolve_plan(spec: JobSpec, device: str, settings: Settings, n_examples: int,
+                 has_validation: bool = False) -> TrainPlan:
+    """The plan for ``spec`` on ``device`` (``cuda``/``cpu``) with ``n_examples`` usable examples."""
+    ext = parse_extensions(spec)
+    hp = spec.hyperparameters
+    quant = ext.quantization if ext.quantization != "auto" else spec.base_model.quantization
+    if quant == "auto":
+        quant = "4bit" if device == "cuda" else "none"
+    cuda = device == "cuda"
+    batch = max(1, min(hp.batch_size, n_examples))
+    micro = largest_divisor_at_most(batch, ext.micro_batch_size or (4 if cuda else 16))
+    steps_per_epoch = math.ceil(n_examples / batch)
+    total = steps_per_epoch * hp.n_epochs
+    every = ext.checkpoint_every_steps
+    if every is None:
+        every = settings.checkpoint_every_steps or max(10, math.ceil(total / 10))
+    eval_every = ext.eval_every_steps
+    if eval_every is None:
+        eval_every = max(1, math.ceil(total / 20)) if has_validation else 0
+    return TrainPlan(
+        method=spec.method, device=device, quantization=quant,
+        dtype="bfloat16" if cuda else "float32",
+        lora_rank=ext.lora_rank, lora_alpha=ext.lora_alpha, lora_dropout=ext.lora_dropout,
+        batch_size=batch, micro_batch_size=micro, grad_accum=batch // micro, n_epochs=hp.n_epochs,
+        learning_rate=hp.learning_rate, beta=hp.beta if hp.beta is not None else 0.1,
+        max_length=spec.base_model.max_length, packing=ext.packing if ext.packing is not None else cuda,
+        gradient_checkpointing=cuda, checkpoint_every_steps=every, eval_every_steps=eval_every,
+        n_examples=n_examples, steps_per_epoch=steps_per_epoch, total_steps=total, seed=spec.seed,
+    )
+
+
+# --- library configs --------------------------------------------------------------------------
+def bnb_config(plan: TrainPlan) -> Any:
+    """NF4 + double quantization, compute in the plan's dtype; None without 4-bit."""
+    if plan.quantization != "4bit":
+        return None
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=getattr(torch, plan.dtype), bnb_4bit_quant_storage=torch.uint8,
+    )
+
+
+def lora_config(plan: TrainPlan) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=plan.lora_rank, lora_alpha=plan.lora_alpha, lora_dropout=plan.lora_dropout, bias="none",
+        task_type="CAUSAL_LM", target_modules=TARGET_MODULES,
+    )
+
+
+def trainer_kwargs(plan: TrainPlan, output_dir: Path) -> dict[str, Any]:
+    """Arguments shared by ``SFTConfig`` and ``DPOConfig``.
+
+    Saving, evaluation and reporting are driven by :mod:`gpu_worker.callbacks`, not by the
+    Trainer's strategies; bf16 and gradient checkpointing are off on the CPU (TRL turns them on).
+    """
+    cuda = plan.device == "cuda"
+    return dict(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=plan.micro_batch_size,
+        per_device_eval_batch_size=plan.micro_batch_size,
+        gradient_accumulation_steps=plan.grad_accum,
+        num_train_epochs=plan.n_epochs,
+        learning_rate=plan.learning_rate,
+        lr_scheduler_type="linear",
+        warmup_steps=0,
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        optim="adamw_torch_fused" if cuda else "adamw_torch",
+        bf16=cuda and plan.dtype == "bfloat16",
+        fp16=False,
+        use_cpu=not cuda,
+        gradient_checkpointing=plan.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if plan.gradient_checkpointing else None,
+        logging_steps=1,
+        logging_strategy="steps",
+        save_strategy="no",
+        eval_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        seed=plan.seed,
+        data_seed=plan.seed,
+        dataloader_num_workers=0,
+        save_only_model=False,
+        remove_unused_columns=True,
+    )
+
+
+def sft_config(plan: TrainPlan, output_dir: Path) -> Any:
+    from trl import SFTConfig
+
+    return SFTConfig(
+        **trainer_kwargs(plan, output_dir),
+        # examples are tokenized and truncated by gpu_worker.data; TRL's max_length would refuse
+        # padding-free batches, and its packing would change the number of steps per epoch
+        max_length=None,
+        packing=False,
+        padding_free=plan.packing,
+        assistant_only_loss=False,
+        completion_only_loss=False,
+        dataset_num_proc=None,
+    )
+
+
+def dpo_config(plan: TrainPlan, output_dir: Path) -> Any:
+    from trl import DPOConfig
+
+    return DPOConfig(
+        **trainer_kwargs(plan, output_dir),
+        beta=plan.beta,
+        loss_type=["sigmoid"],
+        max_length=plan.max_length,
+        truncation_mode="keep_start",
+        precompute_ref_log_probs=False,
+        dataset_num_proc=None,
+    )

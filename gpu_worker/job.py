@@ -1,0 +1,106 @@
+"""One training attempt: what SFT and DPO share (inputs, plan, resume, the train call).
+
+:func:`prepare` gathers the inputs (spec, base model directory, parent adapter, tokenizer,
+data rows); ``gpu_worker.sft.main`` / ``gpu_worker.dpo.main`` build their trainer and call
+:meth:`Job.train`, which resumes from a store checkpoint when asked and runs the loop.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.catalog import open_tokenizer
+from core.model_cache import ensure_model_dir
+from core.protocol import JobSpec, checkpoint_prefix
+from core.settings import Settings
+from core.store import Store
+from gpu_worker import checkpoints, data
+from gpu_worker.callbacks import PauseFlag, ReportCallback, Reporter
+from gpu_worker.config import TrainPlan, resolve_plan
+from gpu_worker.modeling import upcast_trainable
+
+
+@dataclass
+class Trained:
+    """The outcome of :meth:`Job.train`."""
+
+    model: Any
+    plan: TrainPlan
+    callback: ReportCallback
+    paused_at: int | None
+
+
+@dataclass
+class Job:
+    spec: JobSpec
+    settings: Settings
+    store: Store
+    reporter: Reporter
+    device: str
+    work_dir: Path
+    model_dir: Path
+    parent_dir: Path | None
+    tokenizer: Any
+    train_rows: list[dict[str, Any]]
+    valid_rows: list[dict[str, Any]] | None
+    resume_step: int | None = None
+    micro_batch_size: int | None = None  # set when retrying after an out-of-memory error
+    pause: PauseFlag = field(default_factory=PauseFlag)
+    callback: ReportCallback | None = field(default=None, repr=False)
+
+    def make_plan(self, n_examples: int, has_validation: bool) -> TrainPlan:
+        spec = self.spec
+        if self.micro_batch_size is not None:
+            spec = spec.model_copy(update={"extensions": {**spec.extensions,
+                                                          "micro_batch_size": self.micro_batch_size}})
+        return resolve_plan(spec, self.device, self.settings, n_examples, has_validation)
+
+    def make_callback(self, plan: TrainPlan, tokens_per_epoch: int, accuracy_key: str) -> ReportCallback:
+        self.callback = ReportCallback(plan=plan, reporter=self.reporter, store=self.store, job_id=self.spec.job_id,
+                                       tokens_per_epoch=tokens_per_epoch, accuracy_key=accuracy_key,
+                                       pause=self.pause)
+        return self.callback
+
+    def train(self, trainer: Any, plan: TrainPlan) -> Trained:
+        """Run the loop (from the resume checkpoint when there is one) until done or paused."""
+        assert self.callback is not None
+        if plan.device == "cpu":
+            upcast_trainable(trainer.model)
+        resume_dir = None
+        if self.resume_step:
+            local = self.work_dir / "trainer" / f"checkpoint-{self.resume_step}"
+            resume_dir, meta = checkpoints.download(
+                self.store, checkpoint_prefix(self.spec.job_id, self.resume_step), local)
+            self.callback.history = list(meta.get("history", []))
+            self.reporter.event(f"Resuming from the checkpoint at step {self.resume_step}", step=self.resume_step)
+        self.reporter.emit("started", total_steps=plan.total_steps, step=self.resume_step or 0,
+                           data={"plan": plan.as_dict()})
+        trainer.train(resume_from_checkpoint=str(resume_dir) if resume_dir else None)
+        if resume_dir is not None:
+            shutil.rmtree(resume_dir, ignore_errors=True)
+        paused = self.callback.paused_at
+        return Trained(model=trainer.model, plan=plan, callback=self.callback, paused_at=paused)
+
+
+def prepare(spec: JobSpec, settings: Settings, store: Store, reporter: Reporter, device: str,
+            work_dir: Path) -> Job:
+    """Fetch the base model (and the parent adapter), open the tokenizer, read the data."""
+    model_dir = ensure_model_dir(spec.base_model, settings)
+    parent_dir = None
+    if spec.parent_model is not None:
+        parent_dir = store.download_dir(spec.parent_model.artifact_key, work_dir / "parent")
+    # the parent model's tokenizer carries the template it was trained with
+    tokenizer = open_tokenizer(parent_dir if parent_dir is not None else model_dir, spec.base_model.chat_template)
+    train_rows = data.read_jsonl(store, spec.training_file)
+    valid_rows = data.read_jsonl(store, spec.validation_file) if spec.validation_file else None
+    return Job(spec=spec, settings=settings, store=store, reporter=reporter, device=device, work_dir=work_dir,
+               model_dir=model_dir, parent_dir=parent_dir, tokenizer=tokenizer, train_rows=train_rows,
+               valid_rows=valid_rows, resume_step=spec.resume_step)
+
+
+def latest_checkpoint_step(store: Store, job_id: str) -> int | None:
+    sealed = checkpoints.list_sealed(store, job_id)
+    return int(sealed[-1]["step"]) if sealed else None

@@ -1,0 +1,96 @@
+"""Loading the base model (4-bit or not) and attaching the LoRA adapter to train.
+
+The base weights are frozen and loaded from safetensors only (``trust_remote_code`` off). The
+adapter is new (LoRA on all linear layers) or, when the job continues an ``ft:`` model, that
+model's adapter loaded trainable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gpu_worker.config import TrainPlan, bnb_config, lora_config
+
+
+def resolve_device(setting: str) -> str:
+    """``cuda`` or ``cpu`` for ``Settings.device`` (``auto`` takes CUDA when there is one)."""
+    import torch
+
+    if setting == "cpu":
+        return "cpu"
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("OPENFT_DEVICE=cuda but no CUDA device is visible")
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def attention_implementation(plan: TrainPlan) -> str:
+    """Varlen attention over padding-free micro-batches on CUDA when available, SDPA otherwise."""
+    if plan.device == "cuda" and plan.packing:
+        from gpu_worker import fast
+
+        if fast.register_varlen_attention():
+            return fast.VARLEN_ATTENTION
+    return "sdpa"
+
+
+def load_base(model_dir: Path, plan: TrainPlan) -> Any:
+    """The frozen base model on the plan's device, quantized when the plan says 4-bit."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    quant = bnb_config(plan)
+    kwargs: dict[str, Any] = {}
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+    if plan.device == "cuda":
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
+    model = AutoModelForCausalLM.from_pretrained(
+        str(model_dir), dtype=getattr(torch, plan.dtype), use_safetensors=True, trust_remote_code=False,
+        attn_implementation=attention_implementation(plan), **kwargs,
+    )
+    model.config.use_cache = False
+    for param in model.parameters():
+        param.requires_grad_(False)
+    if quant is not None and plan.device == "cpu":
+        _disable_cpu_inference_repack(model)
+    return model
+
+
+def _disable_cpu_inference_repack(model: Any) -> None:
+    """bitsandbytes repacks 4-bit weights for AVX512-BF16 inference on the first eval-mode
+    forward; training the repacked model afterwards silently goes through a kernel without
+    autograd. Validation and sampling run eval-mode forwards between training steps, so the
+    repack is switched off for every 4-bit layer."""
+    import bitsandbytes as bnb
+
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            module.support_avx512bf16_for_cpu = False
+
+
+def attach_adapter(model: Any, plan: TrainPlan, parent_dir: Path | None = None) -> Any:
+    """The PEFT model to train: a new LoRA adapter, or the parent ``ft:`` model's, trainable."""
+    from peft import PeftModel, get_peft_model, prepare_model_for_kbit_training
+    from transformers import set_seed
+
+    if plan.quantization == "4bit":
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=plan.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
+    set_seed(plan.seed)  # the LoRA A matrices are drawn here
+    if parent_dir is not None:
+        peft_model = PeftModel.from_pretrained(model, str(parent_dir), is_trainable=True)
+    else:
+        peft_model = get_peft_model(model, lora_config(plan))
+    return peft_model
+
+
+def upcast_trainable(model: Any) -> None:
+    """Keep trainable (LoRA) weights in fp32 on the CPU (TRL casts them to bf16 under 4-bit)."""
+    import torch
+
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.float()

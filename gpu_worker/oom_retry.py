@@ -1,0 +1,80 @@
+"""Out-of-memory retry: run a task once more with the micro-batch halved.
+
+The worker cannot change the job in the database; it writes a copy of the spec with the smaller
+micro-batch (and the latest checkpoint of the failed run as the resume point) under
+:func:`retry_spec_key` and starts the child on that copy. The effective batch size stays the
+same (the engine accumulates gradients over micro-batches), so the results do not change.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from core.protocol import JobSpec, Report, spec_key
+from core.settings import Settings
+from core.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def retry_spec_key(job_id: str, attempt: int, retry: int) -> str:
+    return f"jobs/{job_id}/spec-attempt-{attempt}-retry-{retry}.json"
+
+
+def micro_batch_size(spec: JobSpec, device_kind: str, settings: Settings) -> int:
+    """The micro-batch the engine runs ``spec`` with on a ``device_kind`` device."""
+    from gpu_worker.config import resolve_plan
+
+    return resolve_plan(spec, device_kind, settings, max(1, spec.n_train_examples)).micro_batch_size
+
+
+class OomRetry:
+    """The spec a task runs from, and at most ``max_retries`` halvings of its micro-batch."""
+
+    def __init__(
+        self, store: Store, settings: Settings, device_kind: str, job_id: str, attempt: int,
+        max_retries: int = 1,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.device_kind = device_kind
+        self.job_id = job_id
+        self.attempt = attempt
+        self.max_retries = max_retries
+        self.retries = 0
+        self.spec_key = spec_key(job_id)
+
+    def next_spec(self, failure: Report, last_checkpoint_step: int | None) -> tuple[str, Report] | None:
+        """Write the next spec copy and the warning event to publish, or None: give up.
+
+        The micro-batch that failed is the one in the failure's ``data`` when the child says
+        (it may have halved it already in-process), else the one the spec resolves to.
+        Blocking (store I/O): call it in a thread.
+        """
+        if self.retries >= self.max_retries:
+            return None
+        spec = JobSpec.model_validate(self.store.read_json(self.spec_key))
+        failed_with = (failure.data or {}).get("micro_batch_size")
+        try:
+            current = int(failed_with or micro_batch_size(spec, self.device_kind, self.settings))
+        except ValueError:  # the engine will refuse this spec anyway
+            log.exception("cannot work out the micro-batch of %s", self.job_id)
+            return None
+        if current <= 1:
+            return None
+        smaller = current // 2
+        update: dict[str, object] = {"extensions": {**spec.extensions, "micro_batch_size": smaller}}
+        if last_checkpoint_step is not None:
+            update["resume_step"] = last_checkpoint_step
+        self.retries += 1
+        key = retry_spec_key(self.job_id, self.attempt, self.retries)
+        self.store.write_json(key, spec.model_copy(update=update).model_dump(mode="json"))
+        self.spec_key = key
+        event = Report(
+            kind="event",
+            job_id=self.job_id,
+            level="warn",
+            message=f"Out of memory with micro-batch size {current}; retrying with {smaller}",
+            data={"micro_batch_size": smaller, "resume_step": update.get("resume_step")},
+        )
+        return key, event

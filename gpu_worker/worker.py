@@ -1,0 +1,354 @@
+"""The worker process of one node: registers its devices, runs each task in a child process.
+
+The worker never touches the database. For a task ``(job_id, attempt)`` it starts
+``python -m gpu_worker.child --spec-key jobs/{job_id}/spec.json`` in its own process group with
+the worker's ``OPENFT_*`` settings and ``CUDA_VISIBLE_DEVICES`` of the device it picked, relays
+the :class:`~core.protocol.Report` lines the child prints (stamped with this worker's id and the
+attempt), and watches the job's control key: ``pause`` sends SIGUSR1 to the child once,
+``cancel`` sends SIGTERM to its process group and SIGKILL a few seconds later. A child that
+exits without a final report is reported ``failed`` (``out_of_memory`` when something killed it
+with SIGKILL, else ``worker_error``, with the tail of its stderr). The first ``out_of_memory`` of
+a task is retried once with the micro-batch halved, from a copy of the spec.
+
+Stopping: set the ``stop_event`` (``main`` does on SIGTERM/SIGINT); the children are killed,
+the heartbeat removed and the buffered reports flushed. A job it was running is re-queued by
+the scheduler when the lease lapses and resumes from its latest checkpoint elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from typing import Literal
+
+from core.bus.base import Bus, BusUnavailable, Task
+from core.ids import random_token
+from core.logging import log_context
+from core.protocol import Device, Report, WorkerInfo
+from core.settings import Settings
+from core.store import Store
+from gpu_worker.child_process import ChildRun, child_env, spawn_child
+from gpu_worker.devices import child_visible_devices, detect_devices
+from gpu_worker.oom_retry import OomRetry
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHILD_ARGV = (sys.executable, "-m", "gpu_worker.child")
+StopReason = Literal["cancel", "timeout", "shutdown", "superseded"]
+
+
+def default_worker_id(settings: Settings) -> str:
+    """``{worker_name or hostname}-{6 random chars}``: unique per process, so a restarted worker
+    never picks up tasks meant for its previous life."""
+    base = settings.worker_name or socket.gethostname().split(".")[0] or "worker"
+    return f"{base}-{random_token(6).lower()}"
+
+
+class Worker:
+    """One worker: heartbeats, task serving, child supervision. See the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Bus,
+        store: Store,
+        *,
+        worker_id: str | None = None,
+        child_argv: Sequence[str] = DEFAULT_CHILD_ARGV,
+        devices: list[Device] | None = None,
+        kill_grace_s: float = 5.0,
+    ) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.store = store
+        self.id = worker_id or default_worker_id(settings)
+        self.child_argv = list(child_argv)
+        self.kill_grace_s = kill_grace_s
+        self.devices: list[Device] = devices or []
+        self._measure_devices = devices is None
+        self._busy: dict[int, str] = {}  # device index -> job id
+        self.running: dict[str, int] = {}  # job id -> attempt, while its task runs here
+        self.attempts: dict[str, int] = {}  # job id -> the newest attempt received
+        self.jobs_run = self.jobs_succeeded = self.jobs_failed = self.jobs_cancelled = 0
+        self._bus_down = False
+
+    def __repr__(self) -> str:
+        return (
+            f"<Worker {self.id} devices={len(self.devices)} running={sorted(self.running)} "
+            f"j_run={self.jobs_run} j_succeeded={self.jobs_succeeded} j_failed={self.jobs_failed} "
+            f"j_cancelled={self.jobs_cancelled}>"
+        )
+
+    @property
+    def capacity(self) -> int:
+        return max(1, len(self.devices))
+
+    # --- the process ------------------------------------------------------------------
+    async def run(self, stop_event: asyncio.Event | None = None) -> None:
+        """Serve until ``stop_event`` is set (or the task is cancelled), then stop cleanly."""
+        stop_event = stop_event or asyncio.Event()
+        if self._measure_devices:
+            self.devices = await asyncio.to_thread(detect_devices, self.settings)
+        log.info("worker %s starting with %s", self.id, ", ".join(d.name for d in self.devices))
+        await self._heartbeat_once()
+        beating = asyncio.create_task(self._heartbeat_loop(), name=f"{self.id}-heartbeat")
+        serving = asyncio.create_task(
+            self.bus.serve_tasks(self.id, self._handle, max_jobs=self.capacity), name=f"{self.id}-tasks"
+        )
+        stopping = asyncio.create_task(stop_event.wait())
+        try:
+            done, _ = await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if serving in done:
+                serving.result()  # serve_tasks only returns by raising
+        finally:
+            log.info("worker %s stopping: %r", self.id, self)
+            for t in (serving, stopping):
+                t.cancel()
+            await asyncio.gather(serving, stopping, return_exceptions=True)
+            beating.cancel()
+            await asyncio.gather(beating, return_exceptions=True)
+            with contextlib.suppress(BusUnavailable):
+                await self.bus.unregister(self.id)
+            if not await self.bus.flush(timeout=10):
+                log.warning("worker %s stopped with reports still unsent", self.id)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            await self._heartbeat_once()
+
+    async def _heartbeat_once(self) -> None:
+        if self._measure_devices:
+            try:
+                self.devices = await asyncio.to_thread(detect_devices, self.settings)
+            except Exception:
+                log.exception("measuring devices failed; reporting the last measurement")
+        info = WorkerInfo(
+            id=self.id,
+            devices=self.devices,
+            running=sorted(self.running),
+            capacity=self.capacity,
+            heartbeat_at=time.time(),
+        )
+        try:
+            await self.bus.heartbeat(info, ttl=self.settings.worker_lease_seconds)
+        except BusUnavailable as e:
+            if not self._bus_down:
+                log.warning("heartbeat failed (jobs keep running, reports are buffered): %s", e)
+            self._bus_down = True
+        else:
+            if self._bus_down:
+                log.warning("heartbeat works again")
+            self._bus_down = False
+
+    # --- one task ---------------------------------------------------------------------
+    async def _handle(self, task: Task) -> None:
+        """Run one task to its end; never raises (a failure becomes a ``failed`` report)."""
+        with log_context(job_id=task.job_id):
+            current = self.attempts.get(task.job_id)
+            if current is not None and current >= task.attempt:
+                log.warning("task %s:%s is already running here; ignored", task.job_id, task.attempt)
+                return
+            self.attempts[task.job_id] = task.attempt
+            if current is not None:  # the scheduler moved on to a new attempt: it supersedes ours
+                log.warning("attempt %s of %s supersedes attempt %s", task.attempt, task.job_id, current)
+                while task.job_id in self.running:
+                    await asyncio.sleep(0.1)
+            if self.attempts.get(task.job_id) != task.attempt:
+                return  # superseded in turn while waiting
+            self.running[task.job_id] = task.attempt
+            self.jobs_run += 1
+            try:
+                await self._run_task(task)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.exception("task %s:%s failed in the worker", task.job_id, task.attempt)
+                self.jobs_failed += 1
+                await self._publish(task, Report(kind="failed", job_id=task.job_id, code="worker_error",
+                                                 message=f"The worker could not run the job: {e}"))
+            finally:
+                self.running.pop(task.job_id, None)
+                if self.attempts.get(task.job_id) == task.attempt:
+                    del self.attempts[task.job_id]
+
+    async def _run_task(self, task: Task) -> None:
+        control = await self._control(task.job_id, task.attempt)
+        if control == "cancel":
+            log.info("task %s:%s was cancelled before it started", task.job_id, task.attempt)
+            self.jobs_cancelled += 1
+            return
+        if control == "pause":
+            # nothing was trained: the scheduler resumes from whatever checkpoint it had
+            await self._publish(task, Report(kind="paused", job_id=task.job_id,
+                                             message="Paused before training started"))
+            return
+        device = self._claim_device(task.job_id)
+        deadline = time.monotonic() + task.timeout_s
+        oom = OomRetry(self.store, self.settings, device.kind, task.job_id, task.attempt)
+        spec_key = oom.spec_key
+        try:
+            while True:
+                run = ChildRun(task.job_id, task.attempt, device)
+                reason = await self._supervise(run, spec_key, deadline)
+                if await self._conclude(task, run, reason) != "oom":
+                    return
+                if await self._control(task.job_id, task.attempt) == "cancel":
+                    self.jobs_cancelled += 1
+                    return
+                retry = await asyncio.to_thread(oom.next_spec, run.final_failure(), run.last_checkpoint_step)
+                if retry is None:
+                    self.jobs_failed += 1
+                    await self._publish(task, run.final_failure())
+                    return
+                spec_key, event = retry
+                await self._publish(task, event)
+        finally:
+            self._busy.pop(device.index, None)
+
+    async def _conclude(self, task: Task, run: ChildRun, reason: StopReason | None) -> str:
+        """Publish what the child's end means; ``"oom"`` when it may be retried with less memory."""
+        final = run.final
+        if final is not None and final.kind == "failed" and final.code == "out_of_memory" and reason is None:
+            return "oom"  # held back by _relay until we know whether a retry follows
+        if final is not None:  # already relayed
+            if final.kind == "succeeded":
+                self.jobs_succeeded += 1
+            elif final.kind == "failed":
+                self.jobs_failed += 1
+            return final.kind
+        if reason == "cancel":
+            self.jobs_cancelled += 1  # the scheduler already recorded the cancel
+            return "cancelled"
+        if reason in ("shutdown", "superseded"):
+            return reason  # the scheduler re-queues the job (lease lapse / the newer attempt)
+        if reason == "timeout":
+            self.jobs_failed += 1
+            await self._publish(task, Report(
+                kind="failed", job_id=task.job_id, code="job_timeout",
+                message=f"Training did not finish within its time budget of {task.timeout_s:.0f} s"))
+            return "failed"
+        if run.returncode == -signal.SIGKILL:
+            run.final = Report(kind="failed", job_id=task.job_id, code="out_of_memory",
+                               message="The training process was killed by the system, most likely "
+                               "because it ran out of memory" + run.stderr_suffix())
+            return "oom"
+        self.jobs_failed += 1
+        await self._publish(task, run.crash_report())
+        return "failed"
+
+    async def _supervise(self, run: ChildRun, spec_key: str, deadline: float) -> StopReason | None:
+        """Start the child, relay its reports, obey control requests; returns why we stopped it."""
+        env = child_env(self.settings, run.device, child_visible_devices(run.device))
+        relay: asyncio.Task[None] | None = None
+        reason: StopReason | None = None
+        try:
+            await spawn_child(run, [*self.child_argv, "--spec-key", spec_key], env)
+            log.info("child pid %s runs %s:%s on %s", run.pid, run.job_id, run.attempt, run.device.name)
+            relay = asyncio.create_task(run.pump(self._relay))
+            while not relay.done():
+                if time.monotonic() > deadline:
+                    reason = "timeout"
+                elif self.attempts.get(run.job_id) != run.attempt:
+                    reason = "superseded"
+                elif (action := await self._control(run.job_id, run.attempt)) == "cancel":
+                    reason = "cancel"
+                elif action == "pause" and not run.pause_sent:
+                    log.info("pausing %s: SIGUSR1 to pid %s", run.job_id, run.pid)
+                    run.signal(signal.SIGUSR1)
+                    run.pause_sent = True
+                if reason is not None:
+                    break
+                await asyncio.wait({relay}, timeout=self.settings.heartbeat_seconds)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._stop_child(run, relay, "shutdown"))
+            raise
+        if reason is not None:
+            await self._stop_child(run, relay, reason)
+        if not relay.done():  # a grandchild that left the process group holds the pipes open
+            log.warning("output of %s still open after its child exited; no longer read", run.job_id)
+            relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)
+        return reason
+
+    async def _stop_child(self, run: ChildRun, relay: asyncio.Task[None] | None, reason: StopReason) -> None:
+        log.info("stopping child pid %s of %s (%s)", run.pid, run.job_id, reason)
+        await run.terminate(self.kill_grace_s)
+        if relay is not None:
+            await asyncio.wait({relay}, timeout=5)
+
+    async def _relay(self, run: ChildRun, report: Report) -> None:
+        """Forward one report from the child; an ``out_of_memory`` failure waits for the verdict."""
+        if report.kind in ("succeeded", "failed", "paused"):
+            run.final = report
+            if report.kind == "failed" and report.code == "out_of_memory":
+                return
+        if report.kind == "checkpoint" and report.step is not None:
+            run.last_checkpoint_step = report.step
+        await self._publish(run, report)
+
+    async def _publish(self, origin: Task | ChildRun, report: Report) -> None:
+        report = report.model_copy(update={"job_id": origin.job_id, "attempt": origin.attempt,
+                                           "worker_id": self.id})
+        await self.bus.publish(report)
+
+    async def _control(self, job_id: str, attempt: int) -> str | None:
+        try:
+            return await self.bus.get_control(job_id, attempt)
+        except BusUnavailable:
+            return None
+
+    def _claim_device(self, job_id: str) -> Device:
+        free = [d for d in self.devices if d.index not in self._busy]
+        if not free:  # max_jobs == capacity makes this a bug, not a state
+            raise RuntimeError(f"no free device for {job_id}: {self._busy}")
+        device = max(free, key=lambda d: d.memory_free)
+        self._busy[device.index] = job_id
+        return device
+
+
+async def run_worker(
+    settings: Settings,
+    bus: Bus,
+    store: Store,
+    *,
+    worker_id: str | None = None,
+    stop_event: asyncio.Event | None = None,
+    child_argv: Sequence[str] = DEFAULT_CHILD_ARGV,
+) -> Worker:
+    """Run a worker until ``stop_event`` is set or the coroutine is cancelled; returns it."""
+    worker = Worker(settings, bus, store, worker_id=worker_id, child_argv=child_argv)
+    await worker.run(stop_event)
+    return worker
+
+
+def main(settings: Settings | None = None) -> None:
+    """``openft worker``: a worker over Redis and the configured store until SIGTERM/SIGINT."""
+    from core.bus.redis import RedisBus
+    from core.store import store_from_settings
+
+    settings = settings or Settings()  # type: ignore[call-arg]  # filled from the environment
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        bus = RedisBus(settings.redis_url, pickup_timeout_s=settings.dispatch_timeout_seconds)
+        try:
+            worker = await run_worker(settings, bus, store_from_settings(settings), stop_event=stop)
+            log.info("worker stopped: %r", worker)
+        finally:
+            await bus.close()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

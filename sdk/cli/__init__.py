@@ -1,0 +1,1 @@
+"""The ``openft`` command line; see :mod:`sdk.cli.main`."""

@@ -1,0 +1,132 @@
+"""``openft files upload|list|get|download|delete``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from openai.types import FileObject
+
+from sdk._client import Client
+from sdk.cli._common import EXIT_OK, make_client
+from sdk.cli._output import Column, fmt_bytes, fmt_time, print_fields, print_json, print_table
+
+#: above this size ``upload`` goes through the multipart Uploads API instead of one request
+CHUNKED_THRESHOLD = 256 * 1024 * 1024
+PURPOSES = ("fine-tune", "batch", "assistants", "user_data", "vision", "evals")
+
+COLUMNS: list[Column] = [
+    ("ID", lambda f: f.id),
+    ("FILENAME", lambda f: f.filename),
+    ("PURPOSE", lambda f: f.purpose),
+    ("BYTES", lambda f: fmt_bytes(f.bytes)),
+    ("STATUS", lambda f: f.status),
+    ("CREATED", lambda f: fmt_time(f.created_at)),
+]
+FIELDS: list[Column] = [*COLUMNS, ("EXPIRES", lambda f: fmt_time(f.expires_at)),
+                        ("DETAILS", lambda f: f.status_details)]
+
+
+def upload_file(client: Client, path: Path, purpose: str) -> FileObject:
+    """Upload ``path``: one request, or the chunked Uploads API for very large files."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    if path.stat().st_size > CHUNKED_THRESHOLD:
+        upload = client.uploads.upload_file_chunked(
+            file=path, mime_type="application/jsonl", purpose=purpose  # type: ignore[call-overload]
+        )
+        assert upload.file is not None
+        return upload.file
+    return client.files.create(file=path, purpose=purpose)  # type: ignore[arg-type]
+
+
+def _upload(args: argparse.Namespace) -> int:
+    with make_client(args) as client:
+        file = upload_file(client, Path(args.path), args.purpose)
+    if args.json:
+        print_json(file)
+    else:
+        print_fields(file, FIELDS)
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    kwargs: dict[str, Any] = {"limit": args.limit, "order": args.order}
+    if args.purpose:
+        kwargs["purpose"] = args.purpose
+    with make_client(args) as client:
+        page = client.files.list(**kwargs)
+        files = list(page) if args.all else page.data
+    if args.json:
+        print_json(files)
+    else:
+        print_table(files, COLUMNS)
+    return EXIT_OK
+
+
+def _get(args: argparse.Namespace) -> int:
+    with make_client(args) as client:
+        file = client.files.retrieve(args.file_id)
+    if args.json:
+        print_json(file)
+    else:
+        print_fields(file, FIELDS)
+    return EXIT_OK
+
+
+def _download(args: argparse.Namespace) -> int:
+    with make_client(args) as client, client.files.with_streaming_response.content(args.file_id) as response:
+        if args.output == "-":
+            for chunk in response.iter_bytes():
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+            return EXIT_OK
+        response.stream_to_file(args.output)
+    if args.json:
+        print_json({"id": args.file_id, "path": str(Path(args.output).resolve())})
+    else:
+        print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def _delete(args: argparse.Namespace) -> int:
+    with make_client(args) as client:
+        deleted = client.files.delete(args.file_id)
+    if args.json:
+        print_json(deleted)
+    else:
+        print(f"deleted {deleted.id}" if deleted.deleted else f"not deleted: {deleted.id}")
+    return EXIT_OK
+
+
+def register(sub: Any, parent: argparse.ArgumentParser) -> None:
+    """Add ``files`` and its subcommands to the top-level subparsers ``sub``."""
+    files = sub.add_parser("files", help="upload and manage data files")
+    cmds = files.add_subparsers(dest="files_command", metavar="COMMAND", required=True)
+
+    p = cmds.add_parser("upload", parents=[parent], help="upload a JSONL file")
+    p.add_argument("path", help="local file")
+    p.add_argument("--purpose", default="fine-tune", choices=PURPOSES)
+    p.set_defaults(handler=_upload)
+
+    p = cmds.add_parser("list", parents=[parent], help="list files, newest first")
+    p.add_argument("--purpose", choices=PURPOSES)
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--order", choices=("asc", "desc"), default="desc")
+    p.add_argument("--all", action="store_true", help="follow every page")
+    p.set_defaults(handler=_list)
+
+    p = cmds.add_parser("get", parents=[parent], help="show one file")
+    p.add_argument("file_id")
+    p.set_defaults(handler=_get)
+
+    p = cmds.add_parser("download", parents=[parent], help="save a file's content (e.g. a results CSV)")
+    p.add_argument("file_id")
+    p.add_argument("-o", "--output", required=True, help="destination path, or - for stdout")
+    p.set_defaults(handler=_download)
+
+    p = cmds.add_parser("delete", parents=[parent], help="delete a file")
+    p.add_argument("file_id")
+    p.set_defaults(handler=_delete)

@@ -1,0 +1,95 @@
+"""``client.files``: the official resource plus ``validate_local`` (check a JSONL file offline).
+
+``validate_local`` runs :func:`scheduler.validation.validate_local`, the very code the server's
+``validating_files`` stage runs, so a file that passes here passes there and a file that fails
+gets the same ``code``, ``param`` and message (with its line number) before anything is
+uploaded. It needs the server packages (a full ``openft`` install), imported on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from openai.resources import AsyncFiles as _AsyncFiles
+from openai.resources import Files as _Files
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+    from scheduler.validation import ValidationResult
+
+Method = Literal["supervised", "dpo"]
+FileParam = Literal["training_file", "validation_file"]
+
+
+def base_model_name(model: str) -> str:
+    """The catalog name whose tokenizer a job on ``model`` uses: ``ft:{base}:…`` -> ``base``."""
+    if model.startswith("ft:"):
+        parts = model.split(":")
+        if len(parts) >= 2 and parts[1]:
+            return parts[1]
+    return model
+
+
+def validate_local(
+    path: str | Path,
+    *,
+    model: str | None = None,
+    method: Method = "supervised",
+    param: FileParam = "training_file",
+    settings: Settings | None = None,
+) -> ValidationResult:
+    """Validate a local JSONL file with the server's rules; see :meth:`Files.validate_local`."""
+    from scheduler.validation import validate_local as _validate
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    name = base_model_name(model) if model else None
+    return _validate(path, name, settings, kind=method, param=param)
+
+
+class Files(_Files):
+    """Files (the official resource) with offline validation."""
+
+    def validate_local(
+        self,
+        path: str | Path,
+        *,
+        model: str | None = None,
+        method: Method = "supervised",
+        param: FileParam = "training_file",
+        settings: Settings | None = None,
+    ) -> ValidationResult:
+        """Check ``path`` as the server will when a job uses it, without uploading it.
+
+        ``model`` (a catalog name such as ``tiny-chat``, or an ``ft:`` model, which uses its
+        base) adds token counts with that model's tokenizer and chat template, and the number
+        of examples that will be truncated; without it only the format is checked. ``param``
+        picks the rules for a training (10 examples minimum) or validation file. ``settings``
+        locates the model cache and catalog (default: the ``OPENFT_*`` environment).
+
+        Returns the :class:`scheduler.validation.ValidationResult` (examples, tokens,
+        truncation); raises :class:`scheduler.validation.DataValidationError` (a
+        ``ValueError`` with ``code``, ``param``, ``message``, ``line``) for the first problem,
+        ``core.catalog.UnknownModel`` for a model the catalog does not have.
+        """
+        return validate_local(path, model=model, method=method, param=param, settings=settings)
+
+
+class AsyncFiles(_AsyncFiles):
+    """Async twin of :class:`Files`."""
+
+    async def validate_local(
+        self,
+        path: str | Path,
+        *,
+        model: str | None = None,
+        method: Method = "supervised",
+        param: FileParam = "training_file",
+        settings: Settings | None = None,
+    ) -> ValidationResult:
+        """Async twin of :meth:`Files.validate_local` (runs in a thread: it is CPU-bound)."""
+        return await asyncio.to_thread(
+            validate_local, path, model=model, method=method, param=param, settings=settings
+        )

@@ -1,0 +1,186 @@
+"""Placement: memory fit, device kinds, capacity, priority, fairness, age, and jobs that fit nowhere."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from core.protocol import Device, WorkerInfo
+from scheduler.placement import (
+    Assignment,
+    DeviceCapacity,
+    JobRequirement,
+    WorkerCapacity,
+    place,
+    unplaceable_reason,
+)
+
+GiB = 1024**3
+
+
+def job(job_id: str, gib: float = 10, project: str = "p1", priority: int = 0, order: int = 0,
+        kinds: tuple[str, ...] = ("cuda",)) -> JobRequirement:
+    return JobRequirement(job_id, project, {k: int(gib * GiB) for k in kinds}, priority, order)
+
+
+def gpu(worker_id: str, free_gib: float = 80, total_gib: float | None = None, slots: int = 1,
+        name: str = "NVIDIA H100") -> WorkerCapacity:
+    total = int((total_gib or free_gib) * GiB)
+    return WorkerCapacity(worker_id, (DeviceCapacity(0, "cuda", name, total, int(free_gib * GiB)),), slots)
+
+
+def cpu(worker_id: str, free_gib: float = 16, slots: int = 1) -> WorkerCapacity:
+    mem = int(free_gib * GiB)
+    return WorkerCapacity(worker_id, (DeviceCapacity(0, "cpu", "cpu", mem, mem),), slots)
+
+
+def ids(assignments: list[Assignment]) -> list[tuple[str, str]]:
+    return [(a.job_id, a.worker_id) for a in assignments]
+
+
+def test_a_job_that_fits_is_placed() -> None:
+    out = place([job("j1", 10)], [gpu("w1", 24)])
+    assert out == [Assignment("j1", "w1", 0, "cuda", 10 * GiB)]
+
+
+def test_a_job_that_does_not_fit_now_waits() -> None:
+    workers = [gpu("w1", free_gib=8, total_gib=24)]
+    assert place([job("j1", 10)], workers) == []
+    assert unplaceable_reason(job("j1", 10), workers) is None  # fits once the device is idle
+
+
+def test_memory_is_never_overcommitted() -> None:
+    out = place([job(f"j{i}", 30, order=i) for i in range(3)], [gpu("w1", 80, slots=3)])
+    assert ids(out) == [("j0", "w1"), ("j1", "w1")]
+
+
+def test_slots_are_never_overcommitted() -> None:
+    out = place([job(f"j{i}", 1, order=i) for i in range(5)], [gpu("w1", slots=1), gpu("w2", slots=2)])
+    assert len(out) == 3
+    assert sorted(a.worker_id for a in out) == ["w1", "w2", "w2"]
+    assert place([job("j1", 1)], [gpu("w1", slots=0)]) == []
+
+
+def test_higher_priority_goes_first() -> None:
+    queued = [job("old", order=1), job("urgent", priority=5, order=9), job("mid", priority=1, order=5)]
+    assert ids(place(queued, [gpu("w1")])) == [("urgent", "w1")]
+    assert [a.job_id for a in place(queued, [gpu("w1", slots=3)])] == ["urgent", "mid", "old"]
+
+
+def test_oldest_first_within_a_project() -> None:
+    queued = [job("young", order=30), job("oldest", order=10), job("middle", order=20)]
+    assert [a.job_id for a in place(queued, [gpu("w1", 80, slots=3)])] == ["oldest", "middle", "young"]
+
+
+def test_project_with_fewer_running_jobs_goes_first() -> None:
+    queued = [job("a-old", project="a", order=1), job("b-new", project="b", order=2)]
+    out = place(queued, [gpu("w1")], running_by_project={"a": 2})
+    assert ids(out) == [("b-new", "w1")]
+    out = place(queued, [gpu("w1")], running_by_project={"b": 1})
+    assert ids(out) == [("a-old", "w1")]
+
+
+def test_fairness_alternates_between_projects_in_one_round() -> None:
+    queued = [job(f"a{i}", 1, project="a", order=i) for i in range(4)]
+    queued += [job(f"b{i}", 1, project="b", order=10 + i) for i in range(2)]
+    out = place(queued, [gpu("w1", 80, slots=4)])
+    # a is older, but once a0 runs, b has fewer running jobs
+    assert [a.job_id for a in out] == ["a0", "b0", "a1", "b1"]
+
+
+def test_priority_beats_fairness() -> None:
+    queued = [job("a-urgent", project="a", priority=3, order=5), job("b", project="b", order=1)]
+    assert ids(place(queued, [gpu("w1")], running_by_project={"a": 10})) == [("a-urgent", "w1")]
+
+
+def test_a_small_job_backfills_past_one_that_does_not_fit() -> None:
+    queued = [job("big", 60, order=1), job("small", 10, order=2)]
+    out = place(queued, [gpu("w1", free_gib=20, total_gib=80, slots=2)])
+    assert ids(out) == [("small", "w1")]
+
+
+def test_tightest_fitting_device_is_chosen() -> None:
+    workers = [gpu("big", 80), gpu("small", 24)]
+    assert ids(place([job("j1", 20)], workers)) == [("j1", "small")]
+    assert ids(place([job("j1", 30)], workers)) == [("j1", "big")]
+
+
+def test_device_kinds() -> None:
+    cuda_only = job("q", 2, kinds=("cuda",))
+    either = job("e", 2, kinds=("cuda", "cpu"))
+    assert place([cuda_only], [cpu("c1")]) == []
+    assert ids(place([either], [cpu("c1")])) == [("e", "c1")]
+    assert ids(place([either], [cpu("c1"), gpu("g1")])) == [("e", "g1")]  # CUDA before CPU
+    assert place([either], [cpu("c1")])[0].device_kind == "cpu"
+
+
+def test_cpu_estimate_can_differ_from_cuda() -> None:
+    req = JobRequirement("j", "p", {"cuda": 6 * GiB, "cpu": 40 * GiB})
+    assert place([req], [cpu("c1", 32)]) == []
+    assert ids(place([req], [cpu("c1", 64)])) == [("j", "c1")]
+
+
+def test_unknown_memory_fits_any_device() -> None:
+    req = JobRequirement("j", "p", None)
+    assert ids(place([req], [cpu("c1", 0.5)])) == [("j", "c1")]
+    assert unplaceable_reason(req, [cpu("c1", 0.5)]) is None
+
+
+def test_multi_device_worker_uses_the_device_that_fits() -> None:
+    w = WorkerCapacity("w", (DeviceCapacity(0, "cuda", "L4", 24 * GiB, 2 * GiB),
+                             DeviceCapacity(1, "cuda", "L4", 24 * GiB, 20 * GiB)), slots=2)
+    out = place([job("j", 10)], [w])
+    assert out[0].device_index == 1
+
+
+def test_a_job_larger_than_every_worker_is_unplaceable_with_figures() -> None:
+    req = JobRequirement(
+        "huge", "p", {"cuda": int(30 * GiB)}, detail={"cuda": {
+            "weights": 20 * GiB, "adapter": 1 * GiB, "activations": 6 * GiB, "overhead": 3 * GiB}},
+    )
+    workers = [gpu("w-small", 16, name="NVIDIA T4"), gpu("w-mid", 24, name="NVIDIA L4")]
+    reason = unplaceable_reason(req, workers)
+    assert reason is not None
+    assert "an estimated 30.0 GiB on a cuda device" in reason
+    assert "(weights 20.0 GiB, adapter 1.0 GiB, activations 6.0 GiB, overhead 3.0 GiB)" in reason
+    assert "the largest registered cuda device has 24.0 GiB (NVIDIA L4 of worker w-mid)" in reason
+    assert place([req], workers) == []
+
+
+def test_kind_mismatch_is_unplaceable() -> None:
+    reason = unplaceable_reason(job("q", 2, kinds=("cuda",)), [cpu("c1")])
+    assert reason == "The job needs a cuda device, but the registered workers offer only cpu devices."
+
+
+def test_every_kind_is_reported_when_none_fits() -> None:
+    req = JobRequirement("j", "p", {"cuda": 30 * GiB, "cpu": 100 * GiB})
+    reason = unplaceable_reason(req, [gpu("g", 24), cpu("c", 64)])
+    assert reason is not None
+    assert "30.0 GiB on a cuda device" in reason and "100.0 GiB on a cpu device" in reason
+
+
+def test_no_workers_means_wait_not_fail() -> None:
+    assert unplaceable_reason(job("j", 1000), []) is None
+    assert place([job("j")], []) == []
+
+
+def test_capacity_from_a_heartbeat_reserves_held_jobs() -> None:
+    info = WorkerInfo(id="w1", capacity=2, running=["r1"], devices=[
+        Device(kind="cuda", name="NVIDIA A100", memory_total=40 * GiB, memory_free=35 * GiB)])
+    plain = WorkerCapacity.from_info(info)
+    assert plain.slots == 1 and plain.devices[0].memory_free == 35 * GiB
+    # r1 (known from the heartbeat) and d1 (dispatched, not yet in the heartbeat) hold 12 + 10 GiB
+    held = [job("r1", 12), job("d1", 10)]
+    cap = WorkerCapacity.from_info(info, held)
+    assert cap.slots == 0
+    assert cap.devices[0].memory_free == 18 * GiB
+    assert place([job("new", 5)], [cap]) == []
+
+
+def test_requirement_from_a_job_row() -> None:
+    row = SimpleNamespace(id="ftjob-1", project_id="p", priority=2, seq=123,
+                          requirements={"memory": {"cuda": 5, "cpu": 9}, "detail": {"cuda": {"weights": 1}}})
+    req = JobRequirement.from_job(row)
+    assert req == JobRequirement("ftjob-1", "p", {"cuda": 5, "cpu": 9}, 2, 123, {"cuda": {"weights": 1}})
+    empty = JobRequirement.from_job(SimpleNamespace(id="j", project_id="p", priority=None, seq=None,
+                                                    requirements={}))
+    assert empty.memory is None and empty.priority == 0

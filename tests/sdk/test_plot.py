@@ -1,0 +1,128 @@
+"""``openft jobs plot`` / ``jobs.plot``: the PNG's curves follow the job's metrics events.
+
+The image is checked, not just its existence: the train-loss line is found by its colour, its
+height in each pixel column is read back, and it must track the loss values the job reported
+(linear fit, tight residual), while a different loss series does not fit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from job_factories import add_events, create_job, metrics_event
+from sqlalchemy.engine import Engine
+
+from sdk._client import Client
+from sdk.plotting import COLORS
+
+STEPS = list(range(1, 41))
+
+
+def train_loss(step: int) -> float:
+    """Falling with a bump, so a wrong or flipped curve cannot fit by accident."""
+    return 2.5 - 0.04 * step + 0.35 * math.sin(step / 4)
+
+
+def valid_loss(step: int) -> float:
+    return train_loss(step) + 0.2
+
+
+def rgb(hex_colour: str) -> np.ndarray:
+    return np.array([int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+
+
+def colour_mask(image: np.ndarray, hex_colour: str, tolerance: float = 0.12) -> np.ndarray:
+    return np.asarray(np.linalg.norm(image[:, :, :3] - rgb(hex_colour), axis=2) < tolerance)
+
+
+def longest_run(columns: np.ndarray) -> np.ndarray:
+    """The longest stretch of consecutive column indices (the curve, not the legend swatch)."""
+    runs = np.split(columns, np.where(np.diff(columns) > 3)[0] + 1)
+    return max(runs, key=len)
+
+
+def line_heights(image: np.ndarray, hex_colour: str) -> tuple[np.ndarray, np.ndarray]:
+    """(columns, mean pixel row of the colour in each column) along the drawn curve."""
+    mask = colour_mask(image, hex_colour)
+    columns = longest_run(np.where(mask.any(axis=0))[0])
+    rows = np.array([mask[:, c].nonzero()[0].mean() for c in columns])
+    return columns, rows
+
+
+def fit_residual(columns: np.ndarray, rows: np.ndarray, loss: Callable[[float], float]) -> float:
+    """Residual of ``row = a + b * loss(step at column)`` relative to the row range; b must be < 0."""
+    steps = STEPS[0] + (columns - columns[0]) * (STEPS[-1] - STEPS[0]) / (columns[-1] - columns[0])
+    values = np.array([loss(s) for s in steps])
+    slope, intercept = np.polyfit(values, rows, 1)
+    if slope >= 0:  # higher loss must be drawn higher up (smaller row index)
+        return float("inf")
+    residual = rows - (intercept + slope * values)
+    return float(np.sqrt(np.mean(residual**2)) / (rows.max() - rows.min()))
+
+
+@pytest.fixture
+def job_with_metrics(engine: Engine, jobs_api: None) -> str:
+    job = create_job(engine, "proj-a", status="succeeded")
+    events: list[dict[str, Any]] = [{"message": "Fine-tuning job started"}]
+    for step in STEPS:
+        metrics: dict[str, float] = {"train_loss": train_loss(step), "train_mean_token_accuracy": step / 50}
+        if step % 10 == 0:
+            metrics.update(valid_loss=valid_loss(step), valid_mean_token_accuracy=step / 60)
+        events.append(metrics_event(step, STEPS[-1], **metrics))
+    events.append(metrics_event(STEPS[-1], STEPS[-1], train_loss=train_loss(STEPS[-1]),
+                                full_valid_loss=1.5, full_valid_mean_token_accuracy=0.7))
+    add_events(engine, job.id, events)
+    return job.id
+
+
+def test_cli_plot_draws_the_reported_losses(
+    cli: Callable[..., Any], job_with_metrics: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "plots" / "loss.png"
+    result = cli("jobs", "plot", job_with_metrics, "-o", out, "--json")
+    assert result.code == 0, result.err
+    report = result.json()
+    assert report["path"] == str(out.resolve())
+    assert [s for s, _ in report["series"]["train_loss"]] == STEPS
+    assert report["series"]["valid_loss"] == [[s, pytest.approx(valid_loss(s))] for s in (10, 20, 30, 40)]
+    assert report["series"]["full_valid_loss"] == [[40, 1.5]]
+
+    import matplotlib.image
+
+    image = matplotlib.image.imread(out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    columns, rows = line_heights(image, COLORS["train_loss"])
+    assert len(columns) > 200  # the curve spans most of the plot's width
+    assert fit_residual(columns, rows, train_loss) < 0.03
+    assert fit_residual(columns, rows, lambda s: train_loss(STEPS[-1] + STEPS[0] - s)) > 0.1  # mirrored
+    assert fit_residual(columns, rows, lambda s: 2.5 - 0.04 * s) > 0.1  # the trend without its bump
+
+    height = image.shape[0]
+    loss_rows = colour_mask(image, COLORS["train_loss"]).nonzero()[0]
+    accuracy_rows = colour_mask(image, COLORS["train_mean_token_accuracy"]).nonzero()[0]
+    assert loss_rows.max() < height / 2 < accuracy_rows.min()  # loss on top, token accuracy below
+    assert colour_mask(image, COLORS["valid_loss"]).sum() > 20  # validation points are drawn
+
+
+def test_sdk_plot_and_history(sdk: Client, job_with_metrics: str, tmp_path: Path) -> None:
+    curves = sdk.jobs.history(job_with_metrics)
+    assert curves.total_steps == STEPS[-1]
+    assert curves.values("train_loss") == pytest.approx([train_loss(s) for s in STEPS])
+    assert curves.steps("valid_mean_token_accuracy") == [10, 20, 30, 40]
+    path = sdk.jobs.plot(job_with_metrics, tmp_path / "loss.png")
+    assert path.stat().st_size > 10_000
+
+
+def test_plot_of_a_job_without_metrics(cli: Callable[..., Any], engine: Engine, jobs_api: None,
+                                       tmp_path: Path) -> None:
+    job = create_job(engine, "proj-a", status="queued")
+    result = cli("jobs", "plot", job.id, "-o", tmp_path / "x.png")
+    assert result.code == 2 and "no loss values yet" in result.err
+    assert not (tmp_path / "x.png").exists()
+    missing = cli("jobs", "plot", "ftjob-doesnotexist", "-o", tmp_path / "x.png")
+    assert missing.code == 1 and "404" in missing.err
