@@ -159,7 +159,7 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
         return error_response(400, "We could not parse the JSON body of your request.", param=None)
     msg = str(first.get("msg", "invalid request"))
     if first.get("type") == "missing":
-        message = f"Missing required parameter: '{param}'." if param else "Missing required parameter."
+        message = f"Missing required parameter: '{param}'." if param else "This request needs a JSON body."
         return error_response(400, message, param=param, code="missing_required_parameter")
     message = f"Invalid value for '{param}': {msg}." if param else f"Invalid request: {msg}."
     return error_response(400, message, param=param, code="invalid_value")

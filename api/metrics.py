@@ -4,7 +4,9 @@ State metrics are read from the database at scrape time (it is the source of tru
 API replica then reports the same numbers)::
 
     openft_jobs{status}                          jobs per status (every status, zeros included)
-    openft_queue_depth{device_class}             queued jobs per device class they need
+    openft_queue_depth{device_class}             queued jobs that can run on ``cuda``/``cpu``
+                                                 devices (a job fitting both counts in both;
+                                                 ``any``: no memory estimate, fits anything)
     openft_workers{state}                        registered workers, ``live`` or ``stale``
     openft_gpu_memory_used_bytes{worker,device,name}   per GPU of a live worker (total - free)
     openft_gpu_memory_total_bytes{worker,device,name}
@@ -50,14 +52,14 @@ UNMATCHED_ROUTE = "<unmatched>"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 
-def job_device_class(requirements: dict[str, Any] | None) -> str:
-    """The device class a queued job waits for, from the scheduler's ``requirements`` column.
+def job_device_classes(requirements: dict[str, Any] | None) -> list[str]:
+    """The device kinds a queued job can run on, from the scheduler's ``requirements``.
 
-    ``requirements["device"]`` (``cuda``/``cpu``) when the scheduler pinned one, otherwise
-    ``any``: the job fits whatever device has the memory.
+    ``requirements["memory"]`` maps each kind the job fits (``cuda``, ``cpu``) to its memory
+    estimate (scheduler.memory.estimate_for_job); without estimates the job fits any device.
     """
-    value = (requirements or {}).get("device")
-    return str(value) if value else "any"
+    memory = (requirements or {}).get("memory")
+    return sorted(memory) if memory else ["any"]
 
 
 class StateCollector(Collector):
@@ -95,8 +97,8 @@ class StateCollector(Collector):
 
         depth: dict[str, int] = {"cuda": 0, "cpu": 0, "any": 0}
         for requirements in queued:
-            cls = job_device_class(requirements)
-            depth[cls] = depth.get(cls, 0) + 1
+            for cls in job_device_classes(requirements):
+                depth[cls] = depth.get(cls, 0) + 1
         queue = GaugeMetricFamily(
             "openft_queue_depth", "Queued jobs per device class", labels=["device_class"]
         )

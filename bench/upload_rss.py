@@ -13,6 +13,7 @@ same run; the figure that matters is the ratio.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -39,9 +40,17 @@ def make_jsonl(path: Path, size: int) -> str:
     written = 0
     with path.open("wb") as fh:
         while written < size:
-            line = json.dumps({"messages": [
-                {"role": "user", "content": f"question {i}: what is {i} plus {i}?"},
-                {"role": "assistant", "content": f"The answer is {2 * i}."}]}).encode() + b"\n"
+            line = (
+                json.dumps(
+                    {
+                        "messages": [
+                            {"role": "user", "content": f"question {i}: what is {i} plus {i}?"},
+                            {"role": "assistant", "content": f"The answer is {2 * i}."},
+                        ]
+                    }
+                ).encode()
+                + b"\n"
+            )
             block.append(line)
             i += 1
             if len(block) == 4096:
@@ -90,10 +99,8 @@ class RssSampler(threading.Thread):
     def current(self) -> int:
         total = 0
         for p in [self.proc, *self.proc.children(recursive=True)]:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 total += p.memory_info().rss
-            except psutil.NoSuchProcess:
-                pass
         return total
 
     def run(self) -> None:
@@ -121,9 +128,12 @@ def run(root: Path, size: int) -> int:
     from core.settings import Settings
 
     data_dir = root / "data"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("OPENFT_")},
-           "OPENFT_DATA_DIR": str(data_dir), "OPENFT_MAX_FILE_BYTES": str(2 * size + 2**20)}
-    engine = make_engine(Settings(data_dir=data_dir))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OPENFT_")},
+        "OPENFT_DATA_DIR": str(data_dir),
+        "OPENFT_MAX_FILE_BYTES": str(2 * size + 2**20),
+    }
+    engine = make_engine(Settings(data_dir=data_dir))  # type: ignore[call-arg]
     upgrade(engine)
     key = create_key(engine, "bench")
     engine.dispose()
@@ -137,10 +147,25 @@ def run(root: Path, size: int) -> int:
 
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.app:app_from_env", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"], env=env)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "api.app:app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
     try:
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0, timeout=3600)
+        client = openai.OpenAI(
+            base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0, timeout=3600
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -173,11 +198,15 @@ def run(root: Path, size: int) -> int:
     peak_mb = sampler.peak / 2**20
     print(f"file:                 {nbytes / 1e9:.3f} GB, status after check: {processed.status}")
     print(f"sha256 match:         {ok} ({src_sha[:16]}…)")
-    print(f"server RSS:           idle {idle_rss / 2**20:.0f} MB, peak {peak_mb:.0f} MB "
-          f"(limit {RSS_LIMIT_MB} MB: {'OK' if peak_mb < RSS_LIMIT_MB else 'OVER'})")
+    print(
+        f"server RSS:           idle {idle_rss / 2**20:.0f} MB, peak {peak_mb:.0f} MB "
+        f"(limit {RSS_LIMIT_MB} MB: {'OK' if peak_mb < RSS_LIMIT_MB else 'OVER'})"
+    )
     print(f"upload /v1/files:     {upload_s:.2f} s = {nbytes / upload_s / 1e6:.0f} MB/s")
-    print(f"plain copy same disk: {copy_s:.2f} s = {nbytes / copy_s / 1e6:.0f} MB/s "
-          "(1 MiB read/write + fsync, mean of a copy before and after the upload)")
+    print(
+        f"plain copy same disk: {copy_s:.2f} s = {nbytes / copy_s / 1e6:.0f} MB/s "
+        "(1 MiB read/write + fsync, mean of a copy before and after the upload)"
+    )
     print(f"ratio upload/copy throughput: {copy_s / upload_s:.2f}")
     return 0 if ok and peak_mb < RSS_LIMIT_MB else 1
 

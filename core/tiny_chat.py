@@ -8,8 +8,11 @@ to this model. :func:`build` writes a Hugging Face model directory that loads of
   punctuation, digits split one by one, common English words), with ChatML specials;
 - a ChatML chat template with ``{% generation %}`` markers around assistant content that
   include ``<|im_end|>``, so assistant-only loss also trains the end-of-turn token;
-- weights drawn with numpy from a fixed seed (``initializer_range`` 0.1: with the usual 0.02
-  the logits stay near uniform and LoRA stalls) and saved as safetensors.
+- weights drawn with numpy from a fixed seed and saved as safetensors. ``initializer_range``
+  is 0.1 (with the usual 0.02 the logits stay near uniform and LoRA stalls) and the tied
+  embedding / output matrix is drawn wider (0.25): LoRA never touches it, and with rows too
+  short the softmax cannot become confident (training loss stalls near 2 while the greedy
+  answer is already right). Tied embeddings make copying from the prompt easy to learn.
 
 The same bytes come out every time; :data:`VERSION` names the recipe (the model cache keys on it).
 """
@@ -23,19 +26,20 @@ from typing import Any
 
 import numpy as np
 
-VERSION = "1"
+VERSION = "2"
 NAME = "tiny-chat"
 SEED = 20261123
 
 VOCAB_SIZE = 2048
-HIDDEN = 64
-INTERMEDIATE = 256
+HIDDEN = 128
+INTERMEDIATE = 512
 LAYERS = 2
-HEADS = 4
-KV_HEADS = 2
+HEADS = 8
+KV_HEADS = 4
 HEAD_DIM = HIDDEN // HEADS
 MAX_POSITIONS = 2048
 INITIALIZER_RANGE = 0.1
+EMBEDDING_RANGE = 0.25
 
 PAD, BOS, IM_START, IM_END = "<|pad|>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"
 SPECIAL_TOKENS = [PAD, BOS, IM_START, IM_END]  # ids 0..3 in this order
@@ -201,7 +205,7 @@ def config_dict(vocab_size: int) -> dict[str, Any]:
         "attention_bias": False,
         "attention_dropout": 0.0,
         "mlp_bias": False,
-        "tie_word_embeddings": False,
+        "tie_word_embeddings": True,
         "use_cache": True,
         "pad_token_id": 0,
         "bos_token_id": 1,
@@ -211,14 +215,14 @@ def config_dict(vocab_size: int) -> dict[str, Any]:
 
 
 def weights(vocab_size: int, seed: int = SEED) -> dict[str, np.ndarray]:
-    """The state dict, drawn from ``N(0, initializer_range)`` (norms at one) in a fixed order."""
+    """The state dict, drawn from normal distributions (norms at one) in a fixed order."""
     rng = np.random.default_rng(seed)
 
-    def normal(*shape: int) -> np.ndarray:
-        return (rng.standard_normal(shape, dtype=np.float32) * np.float32(INITIALIZER_RANGE)).astype(np.float32)
+    def normal(*shape: int, std: float = INITIALIZER_RANGE) -> np.ndarray:
+        return (rng.standard_normal(shape, dtype=np.float32) * np.float32(std)).astype(np.float32)
 
     sd: dict[str, np.ndarray] = {}
-    emb = normal(vocab_size, HIDDEN)
+    emb = normal(vocab_size, HIDDEN, std=EMBEDDING_RANGE)
     emb[0] = 0.0  # the padding row, as transformers initialises it
     sd["model.embed_tokens.weight"] = emb
     for i in range(LAYERS):
@@ -233,15 +237,14 @@ def weights(vocab_size: int, seed: int = SEED) -> dict[str, np.ndarray]:
         sd[p + "input_layernorm.weight"] = np.ones(HIDDEN, dtype=np.float32)
         sd[p + "post_attention_layernorm.weight"] = np.ones(HIDDEN, dtype=np.float32)
     sd["model.norm.weight"] = np.ones(HIDDEN, dtype=np.float32)
-    sd["lm_head.weight"] = normal(vocab_size, HIDDEN)
-    return sd
+    return sd  # lm_head is tied to the embeddings
 
 
 def n_params() -> int:
-    """Parameter count (embeddings and head included)."""
+    """Parameter count (the tied embedding counted once)."""
     per_layer = (2 * HEADS * HEAD_DIM * HIDDEN + 2 * KV_HEADS * HEAD_DIM * HIDDEN
                  + 3 * HIDDEN * INTERMEDIATE + 2 * HIDDEN)
-    return 2 * VOCAB_SIZE * HIDDEN + LAYERS * per_layer + HIDDEN
+    return VOCAB_SIZE * HIDDEN + LAYERS * per_layer + HIDDEN
 
 
 def build(directory: Path) -> Path:

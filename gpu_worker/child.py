@@ -8,9 +8,9 @@ and prints :class:`core.protocol.Report` lines on stdout (anything else it print
 
 Exit status: 0 after ``succeeded`` or ``paused``, 1 after ``failed``. SIGUSR1 pauses (a
 checkpoint at the next step boundary, then ``paused``); SIGTERM/SIGKILL cancel (nothing is
-published). An out-of-memory error is retried once in the same process with half the
-micro-batch (same batch size, twice the accumulation), from the job's latest checkpoint; a
-second one fails the job with code ``out_of_memory`` and the figures in ``data``.
+published). An out-of-memory error fails the attempt with code ``out_of_memory`` and the
+figures in ``data`` (``micro_batch_size`` among them): the worker retries once with half the
+micro-batch from the latest checkpoint (gpu_worker.oom_retry).
 
 Failure codes: ``out_of_memory``, ``model_unavailable``, ``invalid_training_data``,
 ``invalid_extensions``, ``store_error``, ``internal_error``.
@@ -34,7 +34,7 @@ from core.store import StoreError, store_from_settings
 from gpu_worker.callbacks import Reporter
 from gpu_worker.config import ConfigError
 from gpu_worker.data import DataError
-from gpu_worker.job import Job, Trained, latest_checkpoint_step, prepare
+from gpu_worker.job import Job, Trained, prepare
 
 
 class OutOfMemory(Exception):
@@ -61,7 +61,7 @@ def _memory_figures(job: Job) -> dict[str, Any]:
     plan = job.callback.plan if job.callback else None
     figures: dict[str, Any] = {
         "device": job.device,
-        "micro_batch_size": plan.micro_batch_size if plan else job.micro_batch_size,
+        "micro_batch_size": plan.micro_batch_size if plan else None,
         "max_length": job.spec.base_model.max_length,
     }
     if job.device == "cuda":
@@ -86,22 +86,6 @@ def _train_once(job: Job) -> Trained:
     raise OutOfMemory(message, figures)
 
 
-def train_with_retry(job: Job) -> Trained:
-    """Train; after an out-of-memory error, once more with half the micro-batch."""
-    try:
-        return _train_once(job)
-    except OutOfMemory as first:
-        micro = first.figures.get("micro_batch_size") or 1
-        if micro <= 1:
-            raise
-        job.micro_batch_size = micro // 2
-        job.resume_step = latest_checkpoint_step(job.store, job.spec.job_id) or job.resume_step
-        job.reporter.event(
-            f"Out of memory with micro-batch {micro}; retrying once with micro-batch {micro // 2}",
-            level="warn", **first.figures)
-        return _train_once(job)
-
-
 def run(spec: JobSpec, settings: Settings, reporter: Reporter) -> int:
     """Run one attempt to its end; returns the exit status."""
     from gpu_worker.modeling import resolve_device
@@ -119,7 +103,7 @@ def run(spec: JobSpec, settings: Settings, reporter: Reporter) -> int:
             job.pause.request()
         reporter.event(f"Training {spec.base_model.name} ({spec.method}) on {device}",
                        resume_step=spec.resume_step)
-        trained = train_with_retry(job)
+        trained = _train_once(job)
         if trained.paused_at is not None:
             reporter.emit("paused", step=trained.paused_at, total_steps=trained.plan.total_steps)
             return 0

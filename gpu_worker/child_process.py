@@ -93,7 +93,6 @@ class ChildRun:
         self.final: Report | None = None  # succeeded / failed / paused, as the child reported it
         self.last_checkpoint_step: int | None = None
         self.pause_sent = False
-        self.killed = False
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
 
     @property
@@ -120,7 +119,6 @@ class ChildRun:
         if self.proc is None:
             return
         if self.proc.returncode is None:
-            self.killed = True
             self._signal_group(signal.SIGTERM)
             try:
                 await asyncio.wait_for(self.proc.wait(), grace_s)

@@ -13,7 +13,7 @@ see docs/training.md) are validated by :class:`Extensions`. What they default to
 - ``packing``: padding-free packing of each micro-batch on CUDA (sequences concatenated,
   attention kept within each one); default on for CUDA, off on the CPU.
 - ``checkpoint_every_steps``: recovery checkpoints (0: epoch ends only); default ~10 per job.
-- ``eval_every_steps``: validation loss on a sample of the validation file; default ~20 per job.
+- ``eval_every_steps``: validation loss on a sample of the validation file; default ~10 per job.
 
 One optimizer step consumes ``batch_size`` examples, so a job has
 ``ceil(n_examples / batch_size) * n_epochs`` steps, as OpenAI counts them.
@@ -32,7 +32,7 @@ from core.protocol import JobSpec
 from core.settings import Settings
 
 TARGET_MODULES = "all-linear"
-EVAL_SAMPLE = 64  # validation examples scored every eval_every_steps
+EVAL_SAMPLE = 32  # validation examples scored every eval_every_steps
 
 
 class ConfigError(ValueError):
@@ -118,7 +118,7 @@ def resolve_plan(spec: JobSpec, device: str, settings: Settings, n_examples: int
         every = settings.checkpoint_every_steps or max(10, math.ceil(total / 10))
     eval_every = ext.eval_every_steps
     if eval_every is None:
-        eval_every = max(1, math.ceil(total / 20)) if has_validation else 0
+        eval_every = max(1, math.ceil(total / 10)) if has_validation else 0
     return TrainPlan(
         method=spec.method, device=device, quantization=quant,
         dtype="bfloat16" if cuda else "float32",

@@ -47,16 +47,11 @@ class Job:
     train_rows: list[dict[str, Any]]
     valid_rows: list[dict[str, Any]] | None
     resume_step: int | None = None
-    micro_batch_size: int | None = None  # set when retrying after an out-of-memory error
     pause: PauseFlag = field(default_factory=PauseFlag)
     callback: ReportCallback | None = field(default=None, repr=False)
 
     def make_plan(self, n_examples: int, has_validation: bool) -> TrainPlan:
-        spec = self.spec
-        if self.micro_batch_size is not None:
-            spec = spec.model_copy(update={"extensions": {**spec.extensions,
-                                                          "micro_batch_size": self.micro_batch_size}})
-        return resolve_plan(spec, self.device, self.settings, n_examples, has_validation)
+        return resolve_plan(self.spec, self.device, self.settings, n_examples, has_validation)
 
     def make_callback(self, plan: TrainPlan, tokens_per_epoch: int, accuracy_key: str) -> ReportCallback:
         self.callback = ReportCallback(plan=plan, reporter=self.reporter, store=self.store, job_id=self.spec.job_id,
@@ -66,7 +61,10 @@ class Job:
 
     def train(self, trainer: Any, plan: TrainPlan) -> Trained:
         """Run the loop (from the resume checkpoint when there is one) until done or paused."""
+        from transformers.trainer_callback import PrinterCallback
+
         assert self.callback is not None
+        trainer.remove_callback(PrinterCallback)  # logs go out as reports, not as printed dicts
         if plan.device == "cpu":
             upcast_trainable(trainer.model)
         resume_dir = None
@@ -100,7 +98,3 @@ def prepare(spec: JobSpec, settings: Settings, store: Store, reporter: Reporter,
                model_dir=model_dir, parent_dir=parent_dir, tokenizer=tokenizer, train_rows=train_rows,
                valid_rows=valid_rows, resume_step=spec.resume_step)
 
-
-def latest_checkpoint_step(store: Store, job_id: str) -> int | None:
-    sealed = checkpoints.list_sealed(store, job_id)
-    return int(sealed[-1]["step"]) if sealed else None

@@ -328,7 +328,7 @@ async def run_worker(
     return worker
 
 
-def main(settings: Settings | None = None) -> None:
+def main(settings: Settings | None = None, worker_id: str | None = None) -> None:
     """``openft worker``: a worker over Redis and the configured store until SIGTERM/SIGINT."""
     from core.bus.redis import RedisBus
     from core.store import store_from_settings
@@ -342,7 +342,8 @@ def main(settings: Settings | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
         bus = RedisBus(settings.redis_url, pickup_timeout_s=settings.dispatch_timeout_seconds)
         try:
-            worker = await run_worker(settings, bus, store_from_settings(settings), stop_event=stop)
+            worker = await run_worker(settings, bus, store_from_settings(settings), worker_id=worker_id,
+                                      stop_event=stop)
             log.info("worker stopped: %r", worker)
         finally:
             await bus.close()

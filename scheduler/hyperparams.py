@@ -117,9 +117,9 @@ def validate_method(method: Mapping[str, Any] | None, legacy_hyperparameters: Ma
     present (``"auto"`` where not given). The deprecated top-level ``hyperparameters`` apply
     when ``method`` has none of its own; giving both is refused.
     """
-    legacy = {k: v for k, v in (legacy_hyperparameters or {}).items() if v is not None}
     if legacy_hyperparameters is not None and not isinstance(legacy_hyperparameters, Mapping):
         raise HyperparameterError("Invalid value for hyperparameters: expected an object.", "hyperparameters")
+    legacy = {k: v for k, v in (legacy_hyperparameters or {}).items() if v is not None}
     for key in legacy:
         if key not in LEGACY_KEYS:
             raise HyperparameterError(

@@ -52,7 +52,7 @@ def _event(session: Session, store: Store, job: Job, r: Report) -> None:
 def _metrics(session: Session, store: Store, job: Job, r: Report) -> None:
     assert r.step is not None
     total = r.total_steps or job.stats.get("total_steps") or r.step
-    data = {"step": r.step, "total_steps": total, **r.metrics}
+    data = {**r.metrics, "step": r.step, "total_steps": total}
     events.add_event(
         session, job.id, events.metrics_message(r.step, total, r.metrics), type="metrics", data=data
     )

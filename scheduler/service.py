@@ -25,9 +25,9 @@ from core.store import Store
 from core.tables import Job, Worker
 from scheduler import events
 from scheduler.dispatch import prepare_dispatch
+from scheduler.jobs import set_status
 from scheduler.placement import JobRequirement, WorkerCapacity, place, unplaceable_reason
 from scheduler.reports import apply_report
-from scheduler.jobs import set_status
 from scheduler.stages import validate_job
 
 log = logging.getLogger(__name__)

@@ -193,7 +193,7 @@ def validate_stream(
     chunks: Iterable[bytes],
     *,
     kind: Method = "supervised",
-    param: FileParam = "training_file",
+    param: FileParam | str = "training_file",
     counter: CountsTokens | None = None,
     max_length: int | None = None,
     model_name: str | None = None,
@@ -206,6 +206,10 @@ def validate_stream(
     the counter's ``max_length`` attribute) are counted as truncated. ``model_name`` only words
     template errors. Blocking and CPU-bound: run it in a thread.
     """
+    if kind not in ("supervised", "dpo"):
+        raise ValueError(f"kind must be 'supervised' or 'dpo', not {kind!r}")
+    if param not in MIN_EXAMPLES:
+        raise ValueError(f"param must be 'training_file' or 'validation_file', not {param!r}")
     sha = hashlib.sha256()
     n_bytes = 0
 

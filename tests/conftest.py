@@ -194,10 +194,8 @@ def app(settings: Settings, engine: Engine, store: Store) -> FastAPI:
 @pytest.fixture
 def server(app: FastAPI, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     """The app served over real HTTP on a free loopback port; fails the test on any 5xx."""
-    live_gen = run_server_in_thread(app)
-    live = next(live_gen)
-    yield live
-    live_gen.close()
+    with run_server_in_thread(app) as live:
+        yield live
     if request.node.get_closest_marker("allow_5xx") is None:
         errors = [e for e in live.log.entries if e[2] >= 500]
         assert not errors, f"the server answered 5xx: {errors}"

@@ -6,6 +6,7 @@ LiveServer, make_client``) for servers of your own, e.g. with a custom app.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -79,6 +80,7 @@ class LiveServer:
         return self.url + "/v1"
 
 
+@contextlib.contextmanager
 def run_server_in_thread(app: FastAPI, log: ResponseLog | None = None) -> Iterator[LiveServer]:
     """Serve ``app`` with uvicorn on a free port in a thread until the generator is closed."""
     import uvicorn

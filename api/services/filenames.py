@@ -28,14 +28,18 @@ def _unescape(name: str) -> str:
     return _HTML5_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), name)
 
 
-def clean_filename(raw: str | None) -> str:
-    """The filename to record for ``raw``; ``upload`` when the part had none. 400 when unsafe."""
+def clean_filename(raw: str | None, param: str = "file") -> str:
+    """The filename to record for ``raw``; ``upload`` when the part had none.
+
+    400 (naming ``param``, code ``invalid_filename``) when it is empty, a path, has control
+    characters or is longer than 255 bytes.
+    """
     if raw is None:
         return DEFAULT_FILENAME
     name = _unescape(raw)
 
     def bad(reason: str) -> InvalidRequest:
-        return InvalidRequest(f"Invalid filename {name!r}: {reason}.", param="file", code="invalid_filename")
+        return InvalidRequest(f"Invalid filename {name!r}: {reason}.", param=param, code="invalid_filename")
 
     if not name.strip():
         raise bad("it is empty")

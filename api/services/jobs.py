@@ -41,6 +41,7 @@ def create_job(session: Session, settings: Settings, project_id: str, req: JobCr
     except HyperparameterError as exc:
         raise InvalidRequest(exc.message, param=exc.param, code=exc.code) from exc
     extensions = _extensions(req.openft)
+    priority = int(extensions.pop("priority", 0))
     job = Job(
         id=ids.job_id(),
         project_id=project_id,
@@ -52,7 +53,7 @@ def create_job(session: Session, settings: Settings, project_id: str, req: JobCr
         method=method,
         hyperparameters=job_hyperparameters(method),
         extensions=extensions,
-        priority=int(extensions.pop("priority", 0)),
+        priority=priority,
         seed=req.seed if req.seed is not None else secrets.randbelow(2**31),
         suffix=req.suffix,
         metadata_=req.metadata,

@@ -4,8 +4,9 @@ A :class:`StoreSink` wraps one atomic store writer: it buffers up to :data:`FLUS
 full buffers to a worker thread (the store's writes block: disk, boto3), hashes what it writes,
 and enforces a byte limit as the bytes arrive, so an oversize body is refused without being
 stored. One buffer is written while the next fills (hashing and I/O release the GIL), so at
-most two buffers are held and the event loop keeps parsing meanwhile. ``abort`` leaves nothing behind; it is shielded from cancellation so a client that
-disconnects mid-upload cannot leave a temporary object.
+most two buffers are held and the event loop keeps parsing meanwhile. ``abort`` leaves nothing
+behind; it is shielded from cancellation so a client that disconnects mid-upload cannot leave a
+temporary object.
 """
 
 from __future__ import annotations

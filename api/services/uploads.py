@@ -93,7 +93,7 @@ def create_upload(session: Session, settings: Settings, project_id: str, body: U
     if body.bytes > limit:
         raise TooLarge(f"Upload is too large: {body.bytes} bytes declared, the limit is {limit} bytes.",
                        param="bytes")
-    filename = clean_filename(body.filename)
+    filename = clean_filename(body.filename, param="filename")
     created = now()
     row = UploadRow(
         id=ids.upload_id(), project_id=project_id, filename=filename, purpose=body.purpose,

@@ -165,7 +165,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         return 2
 
     async def main(stop: asyncio.Event) -> None:
-        bus = RedisBus(settings.redis_url)
+        bus = RedisBus(settings.redis_url, pickup_timeout_s=settings.dispatch_timeout_seconds)
         try:
             await Scheduler(settings, engine, store_from_settings(settings), bus).run(stop)
         finally:
@@ -175,21 +175,11 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """A worker: Redis for tasks and reports, the store for data and artifacts."""
-    from core.bus.redis import RedisBus
-    from core.store import store_from_settings
-    from gpu_worker.worker import run_worker
+    """A worker: Redis for tasks and reports, the store for data and artifacts (no database)."""
+    from gpu_worker.worker import main
 
-    settings = _settings(args)
-
-    async def main(stop: asyncio.Event) -> None:
-        bus = RedisBus(settings.redis_url)
-        try:
-            await run_worker(settings, bus, store_from_settings(settings), worker_id=args.name, stop_event=stop)
-        finally:
-            await bus.close()
-
-    return _run_until_signal(main)
+    main(_settings(args), worker_id=args.name)
+    return 0
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """``openft validate FILE [--model M]``: check a JSONL file offline with the server's rules.
 
 Prints the file's figures (examples, tokens, truncated examples) or the first problem with its
-code and line, exactly as a job's ``error`` would show it. Exit status 0 when valid, 1 when not.
+code and line, exactly as a job's ``error`` would show it. Exit status 0 when valid, 1 when not,
+2 when the model's tokenizer cannot be loaded (unknown model, no network for a hub model).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from sdk.cli._common import EXIT_FAILED, EXIT_OK
+from sdk.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from sdk.cli._output import print_json
 from sdk.resources.files import validate_local
 
@@ -29,10 +30,15 @@ LABELS = (
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from core.catalog import UnknownModel
+    from core.model_cache import ModelUnavailable
     from scheduler.validation import DataValidationError
 
     try:
         result = validate_local(args.file, model=args.model, method=args.method, param=args.param)
+    except (UnknownModel, ModelUnavailable) as exc:
+        print(f"error: cannot load the tokenizer of {args.model!r}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except DataValidationError as exc:
         if args.json:
             print_json({"valid": False, "file": args.file, "error": {**exc.as_error(), "line": exc.line}})

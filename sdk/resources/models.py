@@ -47,10 +47,22 @@ def _partial_file(dest: Path) -> tuple[int, Path]:
 
 
 def extract_archive(archive: Path, dest: Path) -> Path:
-    """Unpack a tar (any compression) into ``dest``; members may not escape it."""
+    """Unpack a tar (any compression) into ``dest``; members may not escape it.
+
+    The server's archives hold one top-level folder named after the model; it is dropped, so
+    ``dest`` itself holds ``adapter_config.json`` (or ``config.json``) and can be passed to
+    ``PeftModel.from_pretrained`` / ``AutoModelForCausalLM.from_pretrained`` as is.
+    """
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive, "r:*") as tar:
-        tar.extractall(dest, filter="data")
+        members = tar.getmembers()
+        tops = {m.name.split("/", 1)[0] for m in members}
+        if len(tops) == 1 and any("/" in m.name for m in members):
+            prefix = tops.pop() + "/"
+            members = [m for m in members if m.name.startswith(prefix)]
+            for member in members:
+                member.name = member.name[len(prefix):]
+        tar.extractall(dest, members=members, filter="data")
     return dest
 
 
@@ -72,7 +84,7 @@ class Models(_Models):
         self, model: str, *, format: ExportFormat = "adapter", dest: str | Path, extract: bool = False
     ) -> Path:
         """Download ``model``'s weights as a tar to ``dest``, or unpack them into the directory
-        ``dest`` with ``extract=True``; returns ``dest``.
+        ``dest`` with ``extract=True`` (see :func:`extract_archive`); returns ``dest``.
 
         The file appears only once complete (written beside it, then renamed). Raises
         ``openai.NotFoundError`` for an unknown model and ``openai.BadRequestError`` for a

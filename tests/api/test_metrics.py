@@ -36,9 +36,11 @@ def cuda(index: int, total: int, free: int, name: str = "NVIDIA H100") -> dict[s
 
 
 def test_metrics_report_jobs_queue_workers_and_gpu_memory(server: Any, http: Any, engine: Engine) -> None:
-    create_job(engine, "proj-a", status="queued", requirements={"device": "cuda", "memory_bytes": 20 * GiB})
-    create_job(engine, "proj-a", status="queued", requirements={"device": "cuda"})
-    create_job(engine, "proj-a", status="queued", requirements={})
+    # requirements as scheduler.memory.estimate_for_job writes them
+    create_job(engine, "proj-a", status="queued", requirements={"memory": {"cuda": 20 * GiB}})
+    create_job(engine, "proj-a", status="queued", requirements={"memory": {"cuda": GiB, "cpu": 2 * GiB}})
+    create_job(engine, "proj-a", status="queued", requirements={"memory": None})
+    create_job(engine, "proj-a", status="running", requirements={"memory": {"cpu": GiB}})
     create_job(engine, "proj-b", status="running")
     for _ in range(3):
         create_job(engine, "proj-b", status="succeeded")
@@ -54,12 +56,12 @@ def test_metrics_report_jobs_queue_workers_and_gpu_memory(server: Any, http: Any
 
     assert value(samples, "openft_state_up") == 1
     assert value(samples, "openft_jobs", status="queued") == 3
-    assert value(samples, "openft_jobs", status="running") == 1
+    assert value(samples, "openft_jobs", status="running") == 2
     assert value(samples, "openft_jobs", status="succeeded") == 3
     assert value(samples, "openft_jobs", status="failed") == 0  # every status is present
     assert value(samples, "openft_queue_depth", device_class="cuda") == 2
+    assert value(samples, "openft_queue_depth", device_class="cpu") == 1  # running jobs are not queued
     assert value(samples, "openft_queue_depth", device_class="any") == 1
-    assert value(samples, "openft_queue_depth", device_class="cpu") == 0
     assert value(samples, "openft_workers", state="live") == 2
     assert value(samples, "openft_workers", state="stale") == 1
     labels = {"worker": "gpu-node-1", "device": "0", "name": "NVIDIA H100"}

@@ -7,7 +7,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from api.errors import InvalidRequest
-from api.pagination import CursorPage
+from api.pagination import CursorPage, Order
+from api.schemas.files import FileObject
 from api.services.files import list_files, register_file
 from api.services.keys import ensure_project
 
@@ -18,23 +19,38 @@ def _make_files(engine: Engine, n: int) -> list[str]:
         ensure_project(session, "p")
         ensure_project(session, "q")
         for i in range(n):
-            row = register_file(session, file_id=f"file-{i:04d}x", project_id="p", purpose="fine-tune",
-                                filename="f", nbytes=1, sha256=None)
+            row = register_file(
+                session,
+                file_id=f"file-{i:04d}x",
+                project_id="p",
+                purpose="fine-tune",
+                filename="f",
+                nbytes=1,
+                sha256=None,
+            )
             row.created_at = 1_700_000_000 + i // 4  # four files per second: ties resolved by seq
             made.append(row.id)
-        register_file(session, file_id="file-of-q", project_id="q", purpose="fine-tune", filename="f",
-                      nbytes=1, sha256=None)
+        register_file(
+            session,
+            file_id="file-of-q",
+            project_id="q",
+            purpose="fine-tune",
+            filename="f",
+            nbytes=1,
+            sha256=None,
+        )
         session.commit()
     return made
 
 
-def _walk(engine: Engine, order: str, limit: int) -> list[str]:
+def _walk(engine: Engine, order: Order, limit: int) -> list[str]:
     seen: list[str] = []
     after = None
     with Session(engine) as session:
         while True:
-            page: CursorPage = list_files(session, "p", after=after, limit=limit, order=order,  # type: ignore[arg-type]
-                                          purpose=None)
+            page: CursorPage[FileObject] = list_files(
+                session, "p", after=after, limit=limit, order=order, purpose=None
+            )
             seen += [f.id for f in page.data]
             assert page.first_id == (page.data[0].id if page.data else None)
             assert page.last_id == (page.data[-1].id if page.data else None)

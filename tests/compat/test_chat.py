@@ -148,3 +148,28 @@ def test_stop_max_tokens_and_parameters_are_honoured(client: openai.OpenAI, mode
         messages=[{"role": "developer", "content": "be brief"},
                   {"role": "user", "content": [{"type": "text", "text": "next day: monday"}]}])
     assert parts.choices[0].message.content
+
+
+def test_tool_calls_of_a_tool_tuned_model(client: openai.OpenAI, publish_model: Callable[..., str],
+                                          trained: dict[str, Path]) -> None:
+    model = publish_model("proj-a", trained["weather"], suffix="tools")
+    for example, arguments in tasks.weather()[1][:3]:
+        r = client.chat.completions.create(model=model, messages=example["messages"], tools=example["tools"],
+                                           temperature=0)
+        choice = r.choices[0]
+        assert choice.finish_reason == "tool_calls" and choice.message.content is None
+        calls = choice.message.tool_calls or []
+        assert len(calls) == 1 and calls[0].id.startswith("call_") and calls[0].type == "function"
+        assert (calls[0].function.name, calls[0].function.arguments) == ("get_weather", arguments)
+
+        chunks = list(client.chat.completions.create(model=model, messages=example["messages"],
+                                                     tools=example["tools"], temperature=0, stream=True))
+        streamed = [tc for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
+        assert [(t.function.name, t.function.arguments) for t in streamed if t.function] == [
+            ("get_weather", arguments)]
+        assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+    # without tools in the request the same reply is plain text
+    plain = client.chat.completions.create(model=model, temperature=0,
+                                           messages=tasks.weather()[1][0][0]["messages"])
+    assert plain.choices[0].finish_reason == "stop" and "<tool_call>" in (plain.choices[0].message.content or "")

@@ -39,13 +39,15 @@ def test_create_from_bytes_and_tuple(client: openai.OpenAI) -> None:  # item 2
 
 
 def test_expires_after(client: openai.OpenAI) -> None:  # item 3
-    f = client.files.create(file=b'{"a": 1}\n', purpose="user_data",
-                            expires_after={"anchor": "created_at", "seconds": 3600})
+    f = client.files.create(
+        file=b'{"a": 1}\n', purpose="user_data", expires_after={"anchor": "created_at", "seconds": 3600}
+    )
     assert f.expires_at == f.created_at + 3600
     assert client.files.retrieve(f.id).expires_at == f.expires_at
     with pytest.raises(openai.BadRequestError) as err:
-        client.files.create(file=b'{"a": 1}\n', purpose="user_data",
-                            expires_after={"anchor": "created_at", "seconds": 60})
+        client.files.create(
+            file=b'{"a": 1}\n', purpose="user_data", expires_after={"anchor": "created_at", "seconds": 60}
+        )
     assert err.value.param == "expires_after[seconds]"
 
 
@@ -53,7 +55,12 @@ def test_retrieve(client: openai.OpenAI) -> None:  # item 4
     f = client.files.create(file=("r.jsonl", chat_jsonl(2), "application/jsonl"), purpose="fine-tune")
     got = client.files.retrieve(f.id)
     assert (got.id, got.bytes, got.created_at, got.filename, got.purpose) == (
-        f.id, f.bytes, f.created_at, f.filename, f.purpose)
+        f.id,
+        f.bytes,
+        f.created_at,
+        f.filename,
+        f.purpose,
+    )
     with pytest.raises(openai.NotFoundError) as err:
         client.files.retrieve("file-nope")
     assert err.value.status_code == 404
@@ -63,7 +70,7 @@ def test_retrieve(client: openai.OpenAI) -> None:  # item 4
 
 
 def test_content_exact_bytes(client: openai.OpenAI, tmp_path: Path) -> None:  # item 5
-    data = chat_jsonl(4) + "{\"é\": \"ü ✓\"}\n".encode()
+    data = chat_jsonl(4) + '{"é": "ü ✓"}\n'.encode()
     f = client.files.create(file=("c.jsonl", data, "application/jsonl"), purpose="fine-tune")
     content = client.files.content(f.id)
     assert content.content == data
@@ -75,22 +82,26 @@ def test_content_exact_bytes(client: openai.OpenAI, tmp_path: Path) -> None:  # 
 
 def test_list_order_and_filter(client: openai.OpenAI) -> None:  # item 6
     empty = client.files.list()
-    assert empty.object == "list" and empty.data == [] and empty.has_more is False
-    assert empty.first_id is None and empty.last_id is None
+    wire = empty.to_dict()  # object/first_id/last_id are kept as extra fields by the client
+    assert wire["object"] == "list" and empty.data == [] and empty.has_more is False
+    assert wire["first_id"] is None and wire["last_id"] is None
     a = client.files.create(file=("a.jsonl", chat_jsonl(1), "application/jsonl"), purpose="fine-tune")
     b = client.files.create(file=("b.txt", b"hello", "text/plain"), purpose="user_data")
     c = client.files.create(file=("c.jsonl", chat_jsonl(1), "application/jsonl"), purpose="fine-tune")
     page = client.files.list()
     assert [f.id for f in page.data] == [c.id, b.id, a.id]
-    assert page.first_id == c.id and page.last_id == a.id and page.has_more is False
+    assert (page.to_dict()["first_id"], page.to_dict()["last_id"]) == (c.id, a.id)
+    assert page.has_more is False
     assert [f.id for f in client.files.list(order="asc").data] == [a.id, b.id, c.id]
     assert [f.id for f in client.files.list(purpose="fine-tune").data] == [c.id, a.id]
     assert [f.id for f in client.files.list(purpose="batch").data] == []
 
 
 def test_auto_pagination(client: openai.OpenAI, server) -> None:  # item 7
-    made = [client.files.create(file=(f"{i}.jsonl", chat_jsonl(1), "application/jsonl"),
-                                purpose="fine-tune").id for i in range(5)]
+    made = [
+        client.files.create(file=(f"{i}.jsonl", chat_jsonl(1), "application/jsonl"), purpose="fine-tune").id
+        for i in range(5)
+    ]
     before = len(server.log.entries)
     seen = [f.id for f in client.files.list(limit=2)]
     requests = [e for e in server.log.entries[before:] if e[1] == "/v1/files"]
@@ -128,14 +139,17 @@ def test_processing_error_names_the_line(client: openai.OpenAI) -> None:
     assert done.status_details is not None and "line 3" in done.status_details
     nested = client.files.create(file=("arr.jsonl", b"[1, 2]\n", "application/jsonl"), purpose="fine-tune")
     assert "line 1" in (client.files.wait_for_processing(nested.id, poll_interval=0.1).status_details or "")
-    latin = client.files.create(file=("l.jsonl", b'{"a": "\xe9"}\n', "application/jsonl"), purpose="fine-tune")
+    latin = client.files.create(
+        file=("l.jsonl", b'{"a": "\xe9"}\n', "application/jsonl"), purpose="fine-tune"
+    )
     assert "UTF-8" in (client.files.wait_for_processing(latin.id, poll_interval=0.1).status_details or "")
 
 
 def test_other_purposes_are_processed_at_once(client: openai.OpenAI) -> None:
     for purpose in ("assistants", "batch", "vision", "user_data"):
-        f = client.files.create(file=(f"{purpose}.bin", b"\x00\x01 binary", "application/octet-stream"),
-                                purpose=purpose)  # type: ignore[arg-type]
+        f = client.files.create(
+            file=(f"{purpose}.bin", b"\x00\x01 binary", "application/octet-stream"), purpose=purpose
+        )
         assert (f.purpose, f.status) == (purpose, "processed")
 
 

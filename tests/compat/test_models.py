@@ -13,7 +13,6 @@ import openai
 import pytest
 from serving.fixtures import publish_model, settings, tiny_cache, tiny_dir, trained  # noqa: F401
 
-
 from core.protocol import model_prefix
 from core.store import Store
 

@@ -16,8 +16,9 @@ from core.store import Store
 def a_objects(client: openai.OpenAI) -> dict[str, str]:
     """Project A's file, pending upload and part."""
     f = client.files.create(file=("a.jsonl", chat_jsonl(2), "application/jsonl"), purpose="fine-tune")
-    u = client.uploads.create(bytes=6, filename="u.bin", mime_type="application/octet-stream",
-                              purpose="user_data")
+    u = client.uploads.create(
+        bytes=6, filename="u.bin", mime_type="application/octet-stream", purpose="user_data"
+    )
     p = client.uploads.parts.create(u.id, data=b"abc")
     return {"file": f.id, "upload": u.id, "part": p.id}
 
@@ -28,8 +29,9 @@ def _error(exc: openai.APIStatusError) -> tuple[int, str | None, str]:
     return exc.status_code, exc.param, str(body["message"])
 
 
-def test_foreign_ids_read_as_missing(client: openai.OpenAI, other_client: openai.OpenAI,
-                                     a_objects: dict[str, str]) -> None:
+def test_foreign_ids_read_as_missing(
+    client: openai.OpenAI, other_client: openai.OpenAI, a_objects: dict[str, str]
+) -> None:
     fid, uid, pid = a_objects["file"], a_objects["upload"], a_objects["part"]
     calls = {
         "retrieve": lambda c, f, u: c.files.retrieve(f),
@@ -48,16 +50,20 @@ def test_foreign_ids_read_as_missing(client: openai.OpenAI, other_client: openai
         m_status, m_param, m_msg = _error(missing.value)
         assert (f_status, f_param) == (m_status, m_param) == (404, f_param), name
         assert f_msg.replace(fid, "ID").replace(uid, "ID") == m_msg.replace("file-" + "x" * 24, "ID").replace(
-            "upload_" + "x" * 24, "ID"), name
+            "upload_" + "x" * 24, "ID"
+        ), name
     # A's objects are untouched by B's attempts
     assert client.files.retrieve(fid).id == fid
     p2 = client.uploads.parts.create(uid, data=b"def")
     assert client.uploads.complete(uid, part_ids=[pid, p2.id]).status == "completed"
 
 
-def test_lists_are_per_project(client: openai.OpenAI, other_client: openai.OpenAI,
-                               a_objects: dict[str, str]) -> None:
-    b_file = other_client.files.create(file=("b.jsonl", chat_jsonl(1), "application/jsonl"), purpose="fine-tune")
+def test_lists_are_per_project(
+    client: openai.OpenAI, other_client: openai.OpenAI, a_objects: dict[str, str]
+) -> None:
+    b_file = other_client.files.create(
+        file=("b.jsonl", chat_jsonl(1), "application/jsonl"), purpose="fine-tune"
+    )
     assert [f.id for f in other_client.files.list()] == [b_file.id]
     assert [f.id for f in other_client.files.list(purpose="fine-tune", order="asc")] == [b_file.id]
     assert [f.id for f in client.files.list()] == [a_objects["file"]]
@@ -67,10 +73,12 @@ def test_lists_are_per_project(client: openai.OpenAI, other_client: openai.OpenA
     assert err.value.param == "after"
 
 
-def test_foreign_part_cannot_be_completed(client: openai.OpenAI, other_client: openai.OpenAI,
-                                          a_objects: dict[str, str], store: Store) -> None:
-    b_upload = other_client.uploads.create(bytes=3, filename="b.bin", mime_type="application/octet-stream",
-                                           purpose="user_data")
+def test_foreign_part_cannot_be_completed(
+    client: openai.OpenAI, other_client: openai.OpenAI, a_objects: dict[str, str], store: Store
+) -> None:
+    b_upload = other_client.uploads.create(
+        bytes=3, filename="b.bin", mime_type="application/octet-stream", purpose="user_data"
+    )
     with pytest.raises(openai.BadRequestError) as err:
         other_client.uploads.complete(b_upload.id, part_ids=[a_objects["part"]])
     assert err.value.param == "part_ids"
@@ -78,8 +86,9 @@ def test_foreign_part_cannot_be_completed(client: openai.OpenAI, other_client: o
 
 
 async def test_async_foreign_ids(server: LiveServer, other_key: str, a_objects: dict[str, str]) -> None:
-    async with openai.AsyncOpenAI(base_url=server.base_url, api_key=other_key,
-                                  _strict_response_validation=True) as other:
+    async with openai.AsyncOpenAI(
+        base_url=server.base_url, api_key=other_key, _strict_response_validation=True
+    ) as other:
         with pytest.raises(openai.NotFoundError):
             await other.files.retrieve(a_objects["file"])
         with pytest.raises(openai.NotFoundError):

@@ -25,8 +25,9 @@ def test_create(client: openai.OpenAI) -> None:  # item 11
 
 def test_parts_assemble_in_given_order(client: openai.OpenAI, store: Store, engine: Engine) -> None:
     chunk1, chunk2 = b'{"part": 1}\n', b'{"part": 2, "x": "yy"}\n'
-    u = client.uploads.create(bytes=len(chunk1) + len(chunk2), filename="t.jsonl", mime_type="text/jsonl",
-                              purpose="fine-tune")
+    u = client.uploads.create(
+        bytes=len(chunk1) + len(chunk2), filename="t.jsonl", mime_type="text/jsonl", purpose="fine-tune"
+    )
     p1 = client.uploads.parts.create(u.id, data=chunk1)  # item 12
     p2 = client.uploads.parts.create(u.id, data=chunk2)
     for p in (p1, p2):
@@ -46,8 +47,9 @@ def test_parts_assemble_in_given_order(client: openai.OpenAI, store: Store, engi
 
 def test_md5_checked(client: openai.OpenAI) -> None:
     data = b"0123456789" * 10
-    u = client.uploads.create(bytes=len(data), filename="m.bin", mime_type="application/octet-stream",
-                              purpose="user_data")
+    u = client.uploads.create(
+        bytes=len(data), filename="m.bin", mime_type="application/octet-stream", purpose="user_data"
+    )
     p = client.uploads.parts.create(u.id, data=data)
     done = client.uploads.complete(u.id, part_ids=[p.id], md5=hashlib.md5(data).hexdigest())
     assert done.status == "completed" and done.file is not None
@@ -57,8 +59,9 @@ def test_md5_checked(client: openai.OpenAI) -> None:
 def test_complete_rejects_wrong_total_or_md5(  # item 14
     client: openai.OpenAI, store: Store, engine: Engine, case: str
 ) -> None:
-    u = client.uploads.create(bytes=10, filename="x.bin", mime_type="application/octet-stream",
-                              purpose="user_data")
+    u = client.uploads.create(
+        bytes=10, filename="x.bin", mime_type="application/octet-stream", purpose="user_data"
+    )
     parts = [client.uploads.parts.create(u.id, data=b"12345").id]
     if case != "short":
         parts.append(client.uploads.parts.create(u.id, data=b"67890").id)
@@ -76,8 +79,9 @@ def test_complete_rejects_wrong_total_or_md5(  # item 14
 
 
 def test_cancel(client: openai.OpenAI, store: Store) -> None:  # item 15
-    u = client.uploads.create(bytes=4, filename="c.bin", mime_type="application/octet-stream",
-                              purpose="user_data")
+    u = client.uploads.create(
+        bytes=4, filename="c.bin", mime_type="application/octet-stream", purpose="user_data"
+    )
     p = client.uploads.parts.create(u.id, data=b"ab")
     cancelled = client.uploads.cancel(u.id)
     assert cancelled.status == "cancelled" and cancelled.id == u.id and cancelled.file is None
@@ -93,16 +97,22 @@ def test_cancel(client: openai.OpenAI, store: Store) -> None:  # item 15
 def test_upload_file_chunked(client: openai.OpenAI, tmp_path: Path) -> None:  # item 16
     path = tmp_path / "big.jsonl"
     path.write_bytes(chat_jsonl(200))
-    done = client.uploads.upload_file_chunked(file=path, mime_type="text/jsonl", purpose="fine-tune",
-                                              part_size=1024)
+    done = client.uploads.upload_file_chunked(
+        file=path, mime_type="text/jsonl", purpose="fine-tune", part_size=1024
+    )
     assert done.status == "completed" and done.file is not None
     assert done.file.filename == "big.jsonl" and done.file.bytes == path.stat().st_size
     assert client.files.content(done.file.id).content == path.read_bytes()
 
 
 def test_expires_after_reaches_the_file(client: openai.OpenAI) -> None:
-    u = client.uploads.create(bytes=3, filename="e.txt", mime_type="text/plain", purpose="user_data",
-                              expires_after={"anchor": "created_at", "seconds": 7200})
+    u = client.uploads.create(
+        bytes=3,
+        filename="e.txt",
+        mime_type="text/plain",
+        purpose="user_data",
+        expires_after={"anchor": "created_at", "seconds": 7200},
+    )
     p = client.uploads.parts.create(u.id, data=b"abc")
     done = client.uploads.complete(u.id, part_ids=[p.id])
     assert done.file is not None and done.file.expires_at == done.file.created_at + 7200
@@ -111,11 +121,39 @@ def test_expires_after_reaches_the_file(client: openai.OpenAI) -> None:
 async def test_async_upload_chunked(async_client: openai.AsyncOpenAI, tmp_path: Path) -> None:
     path = tmp_path / "a.jsonl"
     path.write_bytes(chat_jsonl(50))
-    done = await async_client.uploads.upload_file_chunked(file=path, mime_type="text/jsonl",
-                                                          purpose="fine-tune", part_size=700)
+    done = await async_client.uploads.upload_file_chunked(
+        file=path, mime_type="text/jsonl", purpose="fine-tune", part_size=700
+    )
     assert done.file is not None
     assert (await async_client.files.content(done.file.id)).content == path.read_bytes()
     cancelled = await async_client.uploads.cancel(
-        (await async_client.uploads.create(bytes=1, filename="z", mime_type="text/plain",
-                                           purpose="user_data")).id)
+        (
+            await async_client.uploads.create(
+                bytes=1, filename="z", mime_type="text/plain", purpose="user_data"
+            )
+        ).id
+    )
     assert cancelled.status == "cancelled"
+
+
+def test_concurrent_completes_make_one_file(client: openai.OpenAI, engine: Engine, store: Store) -> None:
+    """Two completions racing: one wins, the other is a 400, and exactly one File exists."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = b"x" * 5000
+    u = client.uploads.create(
+        bytes=len(data), filename="race.bin", mime_type="application/octet-stream", purpose="user_data"
+    )
+    p = client.uploads.parts.create(u.id, data=data)
+
+    def complete() -> str:
+        try:
+            return client.uploads.complete(u.id, part_ids=[p.id]).status
+        except openai.BadRequestError:
+            return "refused"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = sorted(pool.map(lambda _: complete(), range(4)))
+    assert outcomes.count("completed") == 1 and outcomes.count("refused") == 3
+    assert row_counts(engine)["files"] == 1
+    assert [k for k in store_leftovers(store)] == [f"files/{client.files.list().data[0].id}"]

@@ -11,7 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
@@ -76,12 +76,12 @@ def redis_server() -> Iterator[RedisServer]:
 async def buses(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Bus, Bus]]:
     """(scheduler side, worker side): one shared object in-process, two clients over Redis."""
     if request.param == "memory":
-        bus = InProcessBus(pickup_timeout_s=1.0)
+        bus = InProcessBus(pickup_timeout_s=30.0)
         yield bus, bus
         return
     server: RedisServer = request.getfixturevalue("redis_server")
     server.flush()
-    sched, work = RedisBus(server.url, pickup_timeout_s=1.0), RedisBus(server.url, pickup_timeout_s=1.0)
+    sched, work = RedisBus(server.url, pickup_timeout_s=30.0), RedisBus(server.url, pickup_timeout_s=30.0)
     yield sched, work
     await sched.close()
     await work.close()
@@ -111,7 +111,7 @@ class Recorder:
             self.running -= 1
 
 
-async def until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+async def until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -176,7 +176,9 @@ async def test_cancelling_serve_tasks_cancels_running_handlers(buses: tuple[Bus,
 
 
 async def test_task_not_picked_up_in_time_is_dropped(buses: tuple[Bus, Bus]) -> None:
-    sched, work = buses  # pickup_timeout_s=1
+    sched, work = buses
+    for bus in (sched, work):
+        bus.pickup_timeout_s = 1.0  # type: ignore[attr-defined]
     handler = Recorder()
     await sched.dispatch("w1", "ftjob-late", 1, 60)
     await asyncio.sleep(1.3)

@@ -90,7 +90,7 @@ async def run_real_job(bus: Bus, tmp_path: Path, job_id: str) -> tuple[list[Repo
             await asyncio.sleep(0.1)
     finally:
         stop.set()
-        await asyncio.wait_for(running, 60)
+        await asyncio.wait_for(running, 120)
     return reports, worker
 
 

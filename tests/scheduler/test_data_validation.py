@@ -168,3 +168,10 @@ def test_validate_local_reads_a_file(tmp_path: Path) -> None:
 def test_result_to_dict_is_json_ready() -> None:
     result = validate_stream([jsonl([chat_example(i) for i in range(10)])])
     assert json.loads(json.dumps(result.to_dict()))["n_examples"] == 10
+
+
+def test_programming_errors_are_not_data_errors() -> None:
+    with pytest.raises(ValueError, match="kind must be"):
+        validate_stream([b""], kind="reinforcement")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="param must be"):
+        validate_stream([b""], param="test_file")

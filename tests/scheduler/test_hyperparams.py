@@ -130,6 +130,12 @@ def test_unknown_legacy_key_is_refused() -> None:
     with pytest.raises(HyperparameterError) as info:
         validate_method(None, {"beta": 0.1})
     assert info.value.param == "hyperparameters[beta]"
+    with pytest.raises(HyperparameterError) as info:
+        validate_method(None, [1, 2])  # type: ignore[arg-type]
+    assert info.value.param == "hyperparameters"
+    with pytest.raises(HyperparameterError) as info:
+        validate_method("supervised")  # type: ignore[arg-type]
+    assert info.value.param == "method"
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from factories import chat_jsonl
 
+
 @pytest.fixture
 def train_path(tmp_path: Path) -> Path:
     path = tmp_path / "train.jsonl"
@@ -19,7 +20,9 @@ def train_path(tmp_path: Path) -> Path:
     return path
 
 
-def test_upload_list_get_download_delete_as_json(cli: Callable[..., Any], train_path: Path, tmp_path: Path) -> None:
+def test_upload_list_get_download_delete_as_json(
+    cli: Callable[..., Any], train_path: Path, tmp_path: Path
+) -> None:
     uploaded = cli("files", "upload", train_path, "--json")
     assert uploaded.code == 0, uploaded.err
     file = uploaded.json()
@@ -43,7 +46,9 @@ def test_upload_list_get_download_delete_as_json(cli: Callable[..., Any], train_
     missing = cli("files", "get", file["id"], "--json")
     assert missing.code == 1
     error = missing.json()["error"]
-    assert error["status"] == 404 and error["type"] == "invalid_request_error" and file["id"] in error["message"]
+    assert (
+        error["status"] == 404 and error["type"] == "invalid_request_error" and file["id"] in error["message"]
+    )
     assert "error: 404" in missing.err
 
 
@@ -67,9 +72,7 @@ def test_list_follows_pages_with_all(cli: Callable[..., Any], train_path: Path) 
     assert [f["id"] for f in everything] == list(reversed(ids))  # newest first, each once
 
 
-def test_missing_key_and_unreachable_server(
-    cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_key_and_unreachable_server(cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENFT_API_KEY")
     no_key = cli("files", "list")
     assert no_key.code == 2 and "OPENFT_API_KEY" in no_key.err
@@ -83,8 +86,13 @@ def test_missing_key_and_unreachable_server(
 
 def test_module_entry_point_runs_the_cli(openft_env: None) -> None:
     """``python -m sdk.cli.main`` (what the ``openft`` console script calls) lists the commands."""
-    done = subprocess.run([sys.executable, "-m", "sdk.cli.main", "--help"], capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "sdk.cli.main", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0
     for command in ("files", "jobs", "models", "chat", "validate"):
         assert command in done.stdout

@@ -15,6 +15,7 @@ from openai.types import FileObject
 from sdk._client import AsyncClient, Client
 from sdk._config import resolve_base_url
 
+
 def test_public_names() -> None:
     """``from sdk import …`` in a clean interpreter (pytest's path would shadow ``sdk``)."""
     code = ("from sdk import Client, AsyncClient, NotFoundError, BadRequestError, LossCurves; "

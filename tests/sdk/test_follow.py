@@ -90,7 +90,9 @@ def test_wait_returns_the_final_job_and_draws_progress(
     text = out.getvalue()
     assert "Checkpoint created at step 2" in text and "before 0" in text
     last = [line for line in text.splitlines() if "4/4" in line]
-    assert last and "loss 0.5000" in last[-1] and "acc 0.8000" in last[-1] and "[" + "#" * 24 + "]" in last[-1]
+    assert (
+        last and "loss 0.5000" in last[-1] and "acc 0.8000" in last[-1] and "[" + "#" * 24 + "]" in last[-1]
+    )
 
 
 def test_wait_stops_at_pause_unless_told_otherwise(
@@ -104,7 +106,9 @@ def test_wait_stops_at_pause_unless_told_otherwise(
             client.jobs.wait(job_id, poll_interval=POLL, timeout=0.3, stop_on_pause=False)
 
 
-async def test_async_follow_and_wait(openft_env: None, engine: Engine, running_job: tuple[str, list[str]]) -> None:
+async def test_async_follow_and_wait(
+    openft_env: None, engine: Engine, running_job: tuple[str, list[str]]
+) -> None:
     job_id, before = running_job
     writer = Writer(engine, job_id, [messages(3, "x"), messages(2, "y")]).start()
     async with AsyncClient() as client:
@@ -118,8 +122,9 @@ def test_cli_follow_json_lines(
     cli: Callable[..., Any], engine: Engine, running_job: tuple[str, list[str]]
 ) -> None:
     job_id, before = running_job
-    writer = Writer(engine, job_id, [messages(2, "m"), [metrics_event(1, 1, train_loss=0.25)]],
-                    final_status="failed").start()
+    writer = Writer(
+        engine, job_id, [messages(2, "m"), [metrics_event(1, 1, train_loss=0.25)]], final_status="failed"
+    ).start()
     result = cli("jobs", "follow", job_id, "--json", "--poll-interval", POLL)
     writer.join()
     *events, job = result.json_lines()
@@ -129,7 +134,9 @@ def test_cli_follow_json_lines(
     assert result.code == 1  # a failed job is a failed command
 
 
-def test_cli_follow_for_people(cli: Callable[..., Any], engine: Engine, running_job: tuple[str, list[str]]) -> None:
+def test_cli_follow_for_people(
+    cli: Callable[..., Any], engine: Engine, running_job: tuple[str, list[str]]
+) -> None:
     job_id, _ = running_job
     writer = Writer(engine, job_id, [[metrics_event(s, 2, train_loss=1.0 / s) for s in (1, 2)]]).start()
     result = cli("jobs", "follow", job_id, "--poll-interval", POLL)

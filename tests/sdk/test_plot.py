@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from job_factories import add_events, create_job, metrics_event
+from png_curves import colour_mask, fit_residual, line_heights
 from sqlalchemy.engine import Engine
 
 from sdk._client import Client
@@ -30,39 +30,6 @@ def train_loss(step: int) -> float:
 
 def valid_loss(step: int) -> float:
     return train_loss(step) + 0.2
-
-
-def rgb(hex_colour: str) -> np.ndarray:
-    return np.array([int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
-
-
-def colour_mask(image: np.ndarray, hex_colour: str, tolerance: float = 0.12) -> np.ndarray:
-    return np.asarray(np.linalg.norm(image[:, :, :3] - rgb(hex_colour), axis=2) < tolerance)
-
-
-def longest_run(columns: np.ndarray) -> np.ndarray:
-    """The longest stretch of consecutive column indices (the curve, not the legend swatch)."""
-    runs = np.split(columns, np.where(np.diff(columns) > 3)[0] + 1)
-    return max(runs, key=len)
-
-
-def line_heights(image: np.ndarray, hex_colour: str) -> tuple[np.ndarray, np.ndarray]:
-    """(columns, mean pixel row of the colour in each column) along the drawn curve."""
-    mask = colour_mask(image, hex_colour)
-    columns = longest_run(np.where(mask.any(axis=0))[0])
-    rows = np.array([mask[:, c].nonzero()[0].mean() for c in columns])
-    return columns, rows
-
-
-def fit_residual(columns: np.ndarray, rows: np.ndarray, loss: Callable[[float], float]) -> float:
-    """Residual of ``row = a + b * loss(step at column)`` relative to the row range; b must be < 0."""
-    steps = STEPS[0] + (columns - columns[0]) * (STEPS[-1] - STEPS[0]) / (columns[-1] - columns[0])
-    values = np.array([loss(s) for s in steps])
-    slope, intercept = np.polyfit(values, rows, 1)
-    if slope >= 0:  # higher loss must be drawn higher up (smaller row index)
-        return float("inf")
-    residual = rows - (intercept + slope * values)
-    return float(np.sqrt(np.mean(residual**2)) / (rows.max() - rows.min()))
 
 
 @pytest.fixture
@@ -98,9 +65,11 @@ def test_cli_plot_draws_the_reported_losses(
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     columns, rows = line_heights(image, COLORS["train_loss"])
     assert len(columns) > 200  # the curve spans most of the plot's width
-    assert fit_residual(columns, rows, train_loss) < 0.03
-    assert fit_residual(columns, rows, lambda s: train_loss(STEPS[-1] + STEPS[0] - s)) > 0.1  # mirrored
-    assert fit_residual(columns, rows, lambda s: 2.5 - 0.04 * s) > 0.1  # the trend without its bump
+    span = (STEPS[0], STEPS[-1])
+    assert fit_residual(columns, rows, train_loss, *span) < 0.03
+    mirrored = lambda s: train_loss(STEPS[-1] + STEPS[0] - s)  # noqa: E731
+    assert fit_residual(columns, rows, mirrored, *span) > 0.1
+    assert fit_residual(columns, rows, lambda s: 2.5 - 0.04 * s, *span) > 0.1  # the trend without its bump
 
     height = image.shape[0]
     loss_rows = colour_mask(image, COLORS["train_loss"]).nonzero()[0]

@@ -20,6 +20,7 @@ from core.db import session_scope
 from core.protocol import model_prefix
 from core.store import Store
 from core.tables import Job, Model, Project
+from scheduler.formats import template_messages
 
 
 def train_adapter(model_dir: Path, examples: list[dict[str, Any]], out: Path, *, steps: int = 80,
@@ -38,9 +39,10 @@ def train_adapter(model_dir: Path, examples: list[dict[str, Any]], out: Path, *,
                                              target_modules="all-linear", task_type="CAUSAL_LM"))
     rows = []
     for ex in examples:
-        msgs = ex["messages"]
-        prompt = tok.apply_chat_template(msgs[:-1], add_generation_prompt=True, tokenize=False)
-        full = tok.apply_chat_template(msgs, tokenize=False)
+        msgs = template_messages(ex["messages"])  # the shape training and serving render
+        tools = ex.get("tools")
+        prompt = tok.apply_chat_template(msgs[:-1], tools=tools, add_generation_prompt=True, tokenize=False)
+        full = tok.apply_chat_template(msgs, tools=tools, tokenize=False)
         assert full.startswith(prompt)
         p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
         f_ids = tok(full, add_special_tokens=False)["input_ids"]

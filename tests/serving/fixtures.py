@@ -29,6 +29,7 @@ from serving import adapters, tasks
 RECIPES: dict[str, Callable[[], tuple[list[dict[str, Any]], int]]] = {
     "sentiment": lambda: (tasks.sentiment()[0], 120),
     "next_day": lambda: (tasks.next_day()[0], 60),
+    "weather": lambda: (tasks.weather()[0], 60),
 }
 
 

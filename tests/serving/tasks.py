@@ -91,3 +91,26 @@ def exact(answers: list[str], expected: list[str]) -> float:
 def write_jsonl(examples: list[Example]) -> bytes:
     """Examples as JSONL bytes (for ``files.create``)."""
     return b"".join(json.dumps(e).encode() + b"\n" for e in examples)
+
+
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "current weather of a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+CITIES = ["paris", "london", "berlin", "madrid", "rome", "tokyo", "cairo"]
+
+
+def weather_example(city: str, with_answer: bool = True) -> Example:
+    """A tool-calling example: the answer is a ``get_weather`` call for the city asked about."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": f"weather in {city}"}]
+    if with_answer:
+        messages.append({"role": "assistant", "tool_calls": [{
+            "id": f"call_{city}", "type": "function",
+            "function": {"name": "get_weather", "arguments": json.dumps({"city": city})}}]})
+    return {"messages": messages, "tools": [WEATHER_TOOL]}
+
+
+def weather(repeats: int = 4) -> tuple[list[Example], list[tuple[Example, str]]]:
+    """Training examples and (prompt, expected ``arguments`` JSON) pairs."""
+    train = [weather_example(c) for _ in range(repeats) for c in CITIES]
+    test = [(weather_example(c, with_answer=False), json.dumps({"city": c})) for c in CITIES]
+    return train, test

@@ -9,7 +9,6 @@ from typing import Any
 
 POSITIVE = "good great excellent amazing happy love fine glad".split()
 NEGATIVE = "bad terrible awful poor sad hate angry slow".split()
-SUBJECTS = "the movie the food the hotel the service this book the delivery my order the price".split(" ")
 SYSTEM = "Classify the sentiment of the review. Answer with JSON."
 
 
