@@ -214,7 +214,10 @@ def dpo_config(plan: TrainPlan, output_dir: Path) -> Any:
     return DPOConfig(
         **trainer_kwargs(plan, output_dir),
         beta=plan.beta,
-        loss_type=["sigmoid"],
+        # the sigmoid (DPO) loss plus the NLL of the preferred answer: DPO alone can lower the
+        # likelihood of the tokens both answers share and break the output format
+        loss_type=["sigmoid", "sft"],
+        loss_weights=[1.0, 1.0],
         max_length=plan.max_length,
         truncation_mode="keep_start",
         precompute_ref_log_probs=False,

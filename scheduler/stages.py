@@ -49,7 +49,8 @@ def validate_job(settings: Settings, engine: Engine, store: Store, job_id: str) 
                 continue
             chunks = store.iter_bytes(protocol.file_key(file_id))
             results[param] = validate_stream(
-                chunks, kind=kind, param=param, counter=counter, max_length=base.max_length
+                chunks, kind=kind, param=param, counter=counter, max_length=base.max_length,
+                model_name=base_name,
             )
     except DataValidationError as exc:
         failure = exc

@@ -70,8 +70,9 @@ def moto_endpoint(aws_env: None) -> Iterator[str]:
     if given:
         yield given
         return
-    exe = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
-    if not Path(exe).exists():
+    venv_exe = Path(sys.executable).parent / "moto_server"  # the one installed with this Python
+    exe = str(venv_exe) if venv_exe.exists() else shutil.which("moto_server")
+    if exe is None:
         pytest.skip("moto_server is not installed")
     port = free_port()
     proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],

@@ -18,7 +18,7 @@ from typing import Any
 
 from api.errors import APIError, InvalidRequest, NotFound, ServiceUnavailable
 from api.inference.engine import Prepared
-from api.inference.params import Completion, Delta, SamplingParams
+from api.inference.params import Completion, SamplingParams
 from api.inference.server import ModelServer
 from api.schemas.chat import (
     ChatCompletion,

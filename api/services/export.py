@@ -23,6 +23,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -117,10 +118,10 @@ def adapter_archive(store: Store, found: Resolved) -> TarStream:
         rel = key[len(folder) + 1:] if key.startswith(folder + "/") else key[len(root) + 1:]
         if rel == "adapter_config.json":
             data = _portable_config(store.read_bytes(key), found)
-            members.append(Member(f"{top}/{rel}", len(data), lambda d=data: [d], found.row.created_at))
+            members.append(Member(f"{top}/{rel}", len(data), partial(list, [data]), found.row.created_at))
         else:
             members.append(Member(f"{top}/{rel}", store.size(key),
-                                  lambda k=key: store.iter_bytes(k, CHUNK), found.row.created_at))
+                                  partial(store.iter_bytes, key, CHUNK), found.row.created_at))
     return TarStream(members)
 
 
@@ -184,7 +185,7 @@ def _dir_members(directory: Path, top: str, mtime: int) -> list[Member]:
                 yield chunk
 
     return [Member(f"{top}/{p.relative_to(directory).as_posix()}", p.stat().st_size,
-                   lambda p=p: reader(p), mtime)
+                   partial(reader, p), mtime)
             for p in sorted(directory.rglob("*")) if p.is_file()]
 
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from anyio import to_thread
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from api.errors import InvalidRequest, NotFound, TooLarge
 from api.multipart import Event, FieldPart, FileData, FileEnd, FileStart
@@ -51,7 +52,7 @@ def to_object(row: File) -> FileObject:
     )
 
 
-def _visible(project_id: str):  # type: ignore[no-untyped-def]
+def _visible(project_id: str) -> SelectOfScalar[File]:
     return select(File).where(
         File.project_id == project_id,
         or_(col(File.expires_at).is_(None), col(File.expires_at) > now()),

@@ -1,5 +1,6 @@
 """``/v1/chat/completions`` with the official client (strict): answers, streams, errors, tenancy."""
 
+# ruff: noqa: F811  (the serving fixtures are imported by name, then requested as arguments)
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -3,6 +3,7 @@
 Checklist items 33-35 of the wire-format reference.
 """
 
+# ruff: noqa: F811  (the serving fixtures are imported by name, then requested as arguments)
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 from redis.asyncio import Redis
-from test_bus import Recorder, RedisServer, stop, until
+from redis_server import RedisServer
+from test_bus import Recorder, stop, until
 
 from core.bus import keys
 from core.bus.base import BusUnavailable

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from serving import adapters, tasks
 from sqlalchemy.engine import Engine
 
 from core import tiny_chat
@@ -24,7 +25,6 @@ from core.catalog import get_catalog
 from core.model_cache import ensure_model_dir
 from core.settings import Settings
 from core.store import Store
-from serving import adapters, tasks
 
 RECIPES: dict[str, Callable[[], tuple[list[dict[str, Any]], int]]] = {
     "sentiment": lambda: (tasks.sentiment()[0], 120),

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from serving import tasks
 
 from api.inference.check import check_model, warning_message
 from api.inference.server import ModelServer
 from core.settings import Settings
 from core.store import Store
-from serving import tasks
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)
 

@@ -6,13 +6,13 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from serving import tasks
 
 from api.inference.engine import ContextLengthExceeded, InferenceEngine
 from api.inference.params import Completion, Delta, SamplingParams, Target
 from core.catalog import get_catalog
 from core.settings import Settings
 from core.store import Store
-from serving import tasks
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)
 
@@ -132,7 +132,8 @@ async def test_stop_sequences_max_tokens_and_end_of_turn(engine: InferenceEngine
     assert full.finish_reason == "stop" and full.text.startswith('{"sentiment": ')  # stopped at <|im_end|>
     assert full.completion_tokens < 24
 
-    cut = (await engine.generate(prepared, SamplingParams(temperature=0, max_tokens=24, stop=("sentiment",)))).choices[0]
+    stop = SamplingParams(temperature=0, max_tokens=24, stop=("sentiment",))
+    cut = (await engine.generate(prepared, stop)).choices[0]
     assert (cut.text, cut.finish_reason) == ('{"', "stop")
 
     short = (await engine.generate(prepared, SamplingParams(temperature=0, max_tokens=2))).choices[0]

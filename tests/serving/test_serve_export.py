@@ -13,9 +13,9 @@ from typing import Any
 
 import openai
 import pytest
+from serving import tasks
 
 from core.store import Store
-from serving import tasks
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import openai
 import pytest
+from serving.fake_vllm import FakeVLLM, serve
 
 from api.inference.check import check_model
 from api.inference.server import ModelServer
@@ -17,7 +18,6 @@ from core.catalog import get_catalog
 from core.protocol import model_prefix
 from core.settings import Settings
 from core.store import Store
-from serving.fake_vllm import FakeVLLM, serve
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite-local", "postgres-s3"], indirect=True)
 
@@ -98,9 +98,9 @@ def test_unreachable_vllm_is_503(server: Any, api_key: str, fake: FakeVLLM, mode
     router = server.app.state.openft.extra.setdefault(
         "model_server", ModelServer(settings, server.app.state.openft.store)).vllm
     router.servers["tiny-chat"] = f"http://127.0.0.1:{_free_port()}/v1"  # nothing listens there
-    with openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0) as client:
-        with pytest.raises(openai.InternalServerError) as err:
-            client.chat.completions.create(model=model_id, messages=[{"role": "user", "content": "hi"}])
+    with (openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0) as client,
+          pytest.raises(openai.InternalServerError) as err):
+        client.chat.completions.create(model=model_id, messages=[{"role": "user", "content": "hi"}])
     assert err.value.status_code == 503 and "unreachable" in err.value.message
 
 
