@@ -88,4 +88,4 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """``uvicorn --factory api.app:app_from_env``: the API role configured from ``OPENFT_*``."""
-    return create_app(Settings())  # type: ignore[call-arg]  # filled from the environment
+    return create_app(Settings())  # filled from the environment

@@ -1,32 +1,49 @@
-"""CUDA speed-ups for the engine (see docs/training.md, "Speed").
+"""CUDA speed-ups of the engine (docs/training.md, "Speed").
 
-- ``openft_varlen`` attention: padding-free micro-batches (sequences concatenated, positions
-  restarting at 0) run through FlashAttention's variable-length kernel shipped with PyTorch
-  (``torch.nn.attention.varlen``), instead of SDPA over a dense block-diagonal mask.
+- ``openft_varlen`` attention: a padding-free micro-batch (sequences concatenated, positions
+  restarting at 0, boundaries in ``cu_seq_lens_q``) goes through the variable-length
+  FlashAttention kernel that ships with PyTorch (``torch.nn.attention.varlen``): attention
+  cost follows the sum of squared sequence lengths, with no mask. Stock TRL's packing with
+  SDPA builds a dense block-diagonal mask over the whole packed row instead.
+- Selective recomputation: activation checkpointing on as few decoder layers as the memory
+  budget requires (the first layers keep their activations), instead of all of them.
+- QLoRA preparation without PEFT's float32 up-casting of norms and embeddings (which costs
+  two copies of the 128k-vocabulary matrices on Llama 3) and with non-reentrant checkpointing.
 """
 
 from __future__ import annotations
 
+import inspect
+import math
+from collections.abc import Callable
 from typing import Any
 
 VARLEN_ATTENTION = "openft_varlen"
 _registered = False
+_varlen_impl: Callable[..., Any] | None = None  # tests inject a CPU reference here
+
+
+def _kernel() -> Callable[..., Any] | None:
+    if _varlen_impl is not None:
+        return _varlen_impl
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return None
+    return varlen_attn  # type: ignore[no-any-return]
 
 
 def varlen_available() -> bool:
+    """True when the varlen kernel can run here (CUDA, a torch that ships it), or one is injected."""
     import torch
 
-    if not torch.cuda.is_available():
-        return False
-    try:
-        from torch.nn.attention import varlen  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    if _varlen_impl is not None:
+        return True
+    return torch.cuda.is_available() and _kernel() is not None
 
 
 def register_varlen_attention() -> bool:
-    """Register ``openft_varlen`` with transformers; False when this torch/GPU cannot run it."""
+    """Register ``openft_varlen`` with transformers; False when it cannot run here."""
     global _registered
     if _registered:
         return True
@@ -41,29 +58,86 @@ def register_varlen_attention() -> bool:
 
 
 def _no_mask(*args: Any, **kwargs: Any) -> None:
-    """Like flash attention: sequence boundaries come from cu_seq_lens, not from a mask."""
+    """Like flash attention: boundaries come from ``cu_seq_lens_q``, not from a mask."""
     return None
 
 
+def _call_kernel(q: Any, k: Any, v: Any, cu: Any, max_len: int, scale: float | None) -> Any:
+    kernel = _kernel()
+    assert kernel is not None
+    params = inspect.signature(kernel).parameters
+    kwargs: dict[str, Any] = {}
+    if "is_causal" in params:  # torch 2.9-2.11
+        kwargs["is_causal"] = True
+    else:  # later releases express causality as a window
+        kwargs["window_size"] = (-1, 0)
+    if scale is not None and "scale" in params:
+        kwargs["scale"] = scale
+    if k.shape[1] != q.shape[1]:
+        if "enable_gqa" in params:
+            kwargs["enable_gqa"] = True
+        else:
+            k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
+            v = v.repeat_interleave(q.shape[1] // v.shape[1], dim=1)
+    return kernel(q, k, v, cu, cu, max_len, max_len, **kwargs)
+
+
 def varlen_attention_forward(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
-                             scaling: float | None = None, dropout: float = 0.0, **kwargs: Any) -> tuple[Any, None]:
-    """transformers attention function: (B, H, T, D) tensors, causal within each sequence."""
+                             scaling: float | None = None, dropout: float = 0.0,
+                             **kwargs: Any) -> tuple[Any, None]:
+    """A transformers attention function: (B, H, T, D) in, (B, T, H, D) out, causal per sequence.
+
+    Without ``cu_seq_lens_q`` (a plain padded batch) every row is one sequence; such batches
+    only come from generation or evaluation, where right padding sits after the real tokens
+    and so never reaches them through a causal mask.
+    """
     import torch
-    from torch.nn.attention.varlen import varlen_attn
 
     b, hq, t, d = query.shape
     hk = key.shape[1]
     cu = kwargs.get("cu_seq_lens_q")
     max_len = kwargs.get("max_length_q")
-    if cu is None:  # a plain (unpacked) batch: every row is one sequence of length t
+    if cu is None or b != 1:
         cu = torch.arange(0, (b + 1) * t, t, dtype=torch.int32, device=query.device)
         max_len = t
     q = query.transpose(1, 2).reshape(b * t, hq, d)
     k = key.transpose(1, 2).reshape(b * t, hk, d)
     v = value.transpose(1, 2).reshape(b * t, hk, d)
-    if hk != hq:
-        k = k.repeat_interleave(hq // hk, dim=1)
-        v = v.repeat_interleave(hq // hk, dim=1)
-    cu = cu.to(device=query.device, dtype=torch.int32)
-    out = varlen_attn(q, k, v, cu, cu, int(max_len), int(max_len), is_causal=True, scale=scaling)
+    out = _call_kernel(q, k, v, cu.to(device=query.device, dtype=torch.int32), int(max_len), scaling)
     return out.reshape(b, t, hq, d), None
+
+
+# --- preparing a model for training ---------------------------------------------------------
+def decoder_layers(model: Any) -> list[Any]:
+    """The repeated decoder blocks (the modules activation checkpointing wraps)."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    return [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+
+
+def enable_recompute(model: Any, keep: int) -> int:
+    """Activation checkpointing (non-reentrant) on all decoder layers but the first ``keep``.
+
+    Returns the number of layers that recompute. Call after the adapter is attached, and
+    train with ``TrainingArguments.gradient_checkpointing=False`` so the Trainer leaves it be.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    layers = decoder_layers(base)
+    for layer in layers[: max(0, keep)]:
+        layer.gradient_checkpointing = False
+    return sum(1 for layer in layers if layer.gradient_checkpointing)
+
+
+def layers_to_keep(model: Any, max_tokens: int, budget_bytes: int, used_bytes: int) -> int:
+    """How many decoder layers can keep their activations for a micro-batch of ``max_tokens``.
+
+    A layer that does not recompute holds about ``tokens * (34 * hidden + 10 * intermediate)``
+    bytes (bf16 inputs and outputs of its projections, norms, activation function, the LoRA
+    inputs); the recomputing layers still need one layer's worth at a time, already in
+    ``used_bytes``' margin.
+    """
+    config = model.config
+    per_layer = max_tokens * (34 * config.hidden_size + 10 * config.intermediate_size)
+    spare = budget_bytes - used_bytes
+    return max(0, min(config.num_hidden_layers, math.floor(spare / per_layer)))

@@ -333,7 +333,7 @@ def main(settings: Settings | None = None, worker_id: str | None = None) -> None
     from core.bus.redis import RedisBus
     from core.store import store_from_settings
 
-    settings = settings or Settings()  # type: ignore[call-arg]  # filled from the environment
+    settings = settings or Settings()  # filled from the environment
 
     async def serve() -> None:
         stop = asyncio.Event()

@@ -177,7 +177,8 @@ class Scheduler:
                 job.requested = None
                 result.controls.append((job.id, None))
             return
-        if worker is not None and (running_there or now - (job.dispatched_at or 0) < self.settings.dispatch_timeout_seconds):
+        just_dispatched = now - (job.dispatched_at or 0) < self.settings.dispatch_timeout_seconds
+        if worker is not None and (running_there or just_dispatched):
             job.lease_expires_at = now + self.settings.worker_lease_seconds
             if job.requested:
                 result.controls.append((job.id, job.requested))

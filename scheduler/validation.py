@@ -330,7 +330,7 @@ def validate_local(
         if settings is None:
             from core.settings import Settings
 
-            settings = Settings()  # type: ignore[call-arg]  # filled from the environment
+            settings = Settings()  # filled from the environment
         counter = TokenCounter.for_model(model, settings)
     chunks = _read_chunks(Path(path))
     return validate_stream(chunks, kind=kind, param=param, counter=counter, model_name=model)

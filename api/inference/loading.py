@@ -86,7 +86,9 @@ def adapter_name(artifact_key: str) -> str:
 
 
 def adapter_cache_dir(settings: Settings, artifact_key: str) -> Path:
-    return settings.resolved_model_cache_dir / "adapters" / adapter_name(artifact_key)
+    """Where the adapter under ``artifact_key`` is copied (per store: caches may be shared)."""
+    digest = hashlib.sha256(f"{settings.resolved_store_url}|{artifact_key}".encode()).hexdigest()[:20]
+    return settings.resolved_model_cache_dir / "adapters" / digest
 
 
 def fetch_adapter(store: Store, settings: Settings, artifact_key: str) -> Path:

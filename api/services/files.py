@@ -46,8 +46,8 @@ def to_object(row: File) -> FileObject:
     """The wire object of a file row."""
     return FileObject(
         id=row.id, bytes=row.bytes, created_at=row.created_at, expires_at=row.expires_at,
-        filename=row.filename, purpose=row.purpose,  # type: ignore[arg-type]
-        status=row.status,  # type: ignore[arg-type]
+        filename=row.filename, purpose=row.purpose,
+        status=row.status,
         status_details=row.status_details,
     )
 

@@ -57,7 +57,7 @@ def to_object(row: UploadRow, file: File | None = None) -> Upload:
     """The wire object of an upload row (``file`` when it completed)."""
     return Upload(
         id=row.id, bytes=row.bytes, created_at=row.created_at, expires_at=row.expires_at,
-        filename=row.filename, purpose=row.purpose, status=_status(row),  # type: ignore[arg-type]
+        filename=row.filename, purpose=row.purpose, status=_status(row),
         file=files.to_object(file) if file is not None else None,
     )
 

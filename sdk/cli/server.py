@@ -109,7 +109,9 @@ async def background_roles(settings: Any, engine: Any, store: Any, bus: Any,
     from scheduler.service import Scheduler
 
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(Scheduler(settings, engine, store, bus).run(stop), name="scheduler")]
+    tasks: list[asyncio.Task[Any]] = [
+        asyncio.create_task(Scheduler(settings, engine, store, bus).run(stop), name="scheduler")
+    ]
     if worker:
         tasks.append(asyncio.create_task(run_worker(settings, bus, store, stop_event=stop), name="worker"))
     try:

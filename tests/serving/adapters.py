@@ -24,8 +24,13 @@ from scheduler.formats import template_messages
 
 
 def train_adapter(model_dir: Path, examples: list[dict[str, Any]], out: Path, *, steps: int = 80,
-                  lr: float = 5e-3, batch_size: int = 16, seed: int = 0, rank: int = 16) -> Path:
-    """Fine-tune a LoRA adapter on chat ``examples`` and save it (with tokenizer, lineage) to ``out``."""
+                  lr: float = 5e-3, batch_size: int = 16, seed: int = 0, rank: int = 16,
+                  qlora: bool = False) -> Any:
+    """Fine-tune a LoRA adapter on chat ``examples`` and save it (with tokenizer, lineage) to ``out``.
+
+    ``qlora``: train over the base loaded in 4-bit NF4 on CUDA, as QLoRA jobs do. Returns the
+    trained model (in eval mode) and its tokenizer.
+    """
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -34,7 +39,17 @@ def train_adapter(model_dir: Path, examples: list[dict[str, Any]], out: Path, *,
 
     torch.manual_seed(seed)
     tok = open_tokenizer(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    device = "cuda" if qlora else "cpu"
+    if qlora:
+        from transformers import BitsAndBytesConfig
+
+        model = AutoModelForCausalLM.from_pretrained(
+            str(model_dir), dtype=torch.bfloat16, device_map={"": 0},
+            quantization_config=BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                   bnb_4bit_use_double_quant=True,
+                                                   bnb_4bit_compute_dtype=torch.bfloat16))
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
     model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=rank, lora_dropout=0.0,
                                              target_modules="all-linear", task_type="CAUSAL_LM"))
     rows = []
@@ -53,9 +68,9 @@ def train_adapter(model_dir: Path, examples: list[dict[str, Any]], out: Path, *,
     for _ in range(steps):
         batch = [rows[rng.randrange(len(rows))] for _ in range(batch_size)]
         width = max(len(ids_) for ids_, _ in batch)
-        input_ids = torch.tensor([i + [tok.pad_token_id] * (width - len(i)) for i, _ in batch])
-        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch])
-        mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in batch])
+        input_ids = torch.tensor([i + [tok.pad_token_id] * (width - len(i)) for i, _ in batch], device=device)
+        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch], device=device)
+        mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in batch], device=device)
         loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         opt.step()
@@ -65,10 +80,10 @@ def train_adapter(model_dir: Path, examples: list[dict[str, Any]], out: Path, *,
     model.save_pretrained(str(out))
     tok.save_pretrained(str(out))
     (out / "lineage.json").write_text(json.dumps({
-        "base_model": "tiny-chat", "quantization": "none", "seed": seed, "steps": steps,
+        "base_model": "tiny-chat", "quantization": "4bit" if qlora else "none", "seed": seed, "steps": steps,
         "final_loss": float(loss.detach()),
     }))
-    return out
+    return model, tok
 
 
 def publish(engine: Engine, store: Store, project_id: str, adapter_dir: Path, *, suffix: str = "t",

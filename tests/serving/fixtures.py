@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,11 @@ from core.model_cache import ensure_model_dir
 from core.settings import Settings
 from core.store import Store
 
-RECIPES: dict[str, Callable[[], tuple[list[dict[str, Any]], int]]] = {
-    "sentiment": lambda: (tasks.sentiment()[0], 120),
-    "next_day": lambda: (tasks.next_day()[0], 60),
-    "weather": lambda: (tasks.weather()[0], 60),
+#: task name -> (training examples, steps, learning rate)
+RECIPES: dict[str, Callable[[], tuple[list[dict[str, Any]], int, float]]] = {
+    "sentiment": lambda: (tasks.sentiment()[0], 120, 5e-3),
+    "next_day": lambda: (tasks.next_day()[0], 60, 5e-3),
+    "weather": lambda: (tasks.weather()[0], 80, 1e-2),
 }
 
 
@@ -56,17 +58,17 @@ def tiny_dir(tiny_cache: Path) -> Path:
 @pytest.fixture(scope="session")
 def trained(tiny_dir: Path, pytestconfig: pytest.Config) -> dict[str, Path]:
     """Adapter folders by task name (trained deterministically; cached across runs)."""
-    recipe = inspect.getsource(adapters) + inspect.getsource(tasks) + tiny_chat.VERSION
+    recipe = "".join(inspect.getsource(m) for m in (adapters, tasks, sys.modules[__name__])) + tiny_chat.VERSION
     digest = hashlib.sha256(recipe.encode()).hexdigest()[:16]
     root = pytestconfig.cache.mkdir(f"openft-serving-adapters-{digest}")
     out = {}
     for name, make in RECIPES.items():
         folder = root / name
         if not (folder / "adapter_config.json").is_file():
-            examples, steps = make()
+            examples, steps, lr = make()
             tmp = root / f".{name}.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
-            adapters.train_adapter(tiny_dir, examples, tmp, steps=steps)
+            adapters.train_adapter(tiny_dir, examples, tmp, steps=steps, lr=lr)
             tmp.rename(folder)
         out[name] = folder
     return out
