@@ -38,6 +38,9 @@ def make_adapters(model_dir: Path, out: Path, n: int) -> list[Path]:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     folders = []
     for i in range(n):
@@ -92,7 +95,7 @@ async def drive(base_url: str, key: str, models: list[str], clients: int, per_cl
     import openai
 
     latencies: list[float] = []
-    messages = [{"role": "user", "content": "tell me about the weather today"}]
+    messages: Any = [{"role": "user", "content": "tell me about the weather today"}]
 
     async def client_loop(c: int, client: openai.AsyncOpenAI) -> None:
         for j in range(per_client):
@@ -155,8 +158,10 @@ def main() -> None:
         url, server, thread = start_server(app)
         try:  # warm up: load the base and every adapter once
             asyncio.run(drive(url, key, used, 1, len(used), 4, eot))
+            warm_loads = sum(v["loads"] for v in server_obj.engine.stats().values())
             results[name] = asyncio.run(drive(url, key, used, args.clients, args.requests, args.max_tokens, eot))
-            results[name]["adapter_loads"] = sum(v["loads"] for v in server_obj.engine.stats().values())
+            loads = sum(v["loads"] for v in server_obj.engine.stats().values()) - warm_loads
+            results[name]["adapter_loads"] = loads
         finally:
             server.should_exit = True
             thread.join(30)

@@ -117,9 +117,9 @@ big small large little long short high low old new young fast slow early late
 left right up down top bottom inside outside open close closed full
 price cost pay buy sell money dollar dollars euro euros order orders customer customers
 email phone address date id code status ok fail failed success pending done
-""".split()
+""".split()  # noqa: SIM905 (a word list reads better as text)
 
-_NAMES = "alice bob carol dave eve frank grace heidi ivan judy mallory oscar peggy trent victor walter".split()
+_NAMES = "alice bob carol dave eve frank grace heidi ivan judy mallory oscar peggy trent victor walter".split()  # noqa: SIM905
 
 
 def _corpus(seed: int = SEED) -> list[str]:

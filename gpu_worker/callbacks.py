@@ -45,7 +45,7 @@ class Reporter:
         self.stream = stream or sys.stdout
 
     def emit(self, kind: str, **fields: Any) -> Report:
-        report = Report(kind=kind, job_id=self.job_id, attempt=self.attempt, **fields)  # type: ignore[arg-type]
+        report = Report(kind=kind, job_id=self.job_id, attempt=self.attempt, **fields)
         self.stream.write(report.line() + "\n")
         self.stream.flush()
         return report

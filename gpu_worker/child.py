@@ -24,7 +24,6 @@ import shutil
 import signal
 import sys
 import traceback
-from pathlib import Path
 from typing import Any
 
 from core.model_cache import ModelUnavailable
@@ -75,7 +74,7 @@ def _train_once(job: Job) -> Trained:
 
     main = _trainer_main(job)
     try:
-        return main(job)  # type: ignore[no-any-return]
+        return main(job)
     except (torch.OutOfMemoryError, MemoryError) as exc:
         figures = _memory_figures(job)
         message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

@@ -14,6 +14,9 @@ see docs/training.md) are validated by :class:`Extensions`. What they default to
   attention kept within each one); default on for CUDA, off on the CPU.
 - ``checkpoint_every_steps``: recovery checkpoints (0: epoch ends only); default ~10 per job.
 - ``eval_every_steps``: validation loss on a sample of the validation file; default ~10 per job.
+- ``recompute``: ``auto`` (default) checkpoints activations on only as many decoder layers as
+  the memory budget needs (CUDA); ``all`` on every layer.
+- ``memory_budget_gib``: accelerator memory the job may use (default 90% of the device).
 
 One optimizer step consumes ``batch_size`` examples, so a job has
 ``ceil(n_examples / batch_size) * n_epochs`` steps, as OpenAI counts them.
@@ -45,13 +48,16 @@ class Extensions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lora_rank: int = Field(16, ge=1, le=1024, description="LoRA rank r")
-    lora_alpha: float = Field(32.0, gt=0, description="LoRA alpha (scale = alpha / r)")
+    lora_alpha: int = Field(32, ge=1, le=4096, description="LoRA alpha (scale = alpha / r)")
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="dropout on the LoRA input")
     quantization: Literal["auto", "4bit", "none"] = Field("auto", description="auto | 4bit (QLoRA) | none")
     micro_batch_size: int | None = Field(None, ge=1, le=256, description="examples per forward pass")
     checkpoint_every_steps: int | None = Field(None, ge=0, description="recovery checkpoints; 0 = epoch ends")
     eval_every_steps: int | None = Field(None, ge=0, description="validation sample every N steps; 0 = never")
     packing: bool | None = Field(None, description="padding-free packing of micro-batches (CUDA)")
+    recompute: Literal["auto", "all"] = Field(
+        "auto", description="CUDA activation checkpointing: auto = only as many layers as memory needs")
+    memory_budget_gib: float | None = Field(None, gt=0, description="accelerator memory the job may use")
 
 
 @dataclass
@@ -63,7 +69,7 @@ class TrainPlan:
     quantization: str  # "4bit" | "none"
     dtype: str  # "bfloat16" | "float32": base weights / compute
     lora_rank: int
-    lora_alpha: float
+    lora_alpha: int
     lora_dropout: float
     batch_size: int
     micro_batch_size: int
@@ -74,6 +80,8 @@ class TrainPlan:
     max_length: int
     packing: bool
     gradient_checkpointing: bool
+    recompute: str
+    memory_budget_bytes: int | None
     checkpoint_every_steps: int
     eval_every_steps: int
     n_examples: int
@@ -126,7 +134,9 @@ def resolve_plan(spec: JobSpec, device: str, settings: Settings, n_examples: int
         batch_size=batch, micro_batch_size=micro, grad_accum=batch // micro, n_epochs=hp.n_epochs,
         learning_rate=hp.learning_rate, beta=hp.beta if hp.beta is not None else 0.1,
         max_length=spec.base_model.max_length, packing=ext.packing if ext.packing is not None else cuda,
-        gradient_checkpointing=cuda, checkpoint_every_steps=every, eval_every_steps=eval_every,
+        gradient_checkpointing=cuda, recompute=ext.recompute,
+        memory_budget_bytes=int(ext.memory_budget_gib * 2**30) if ext.memory_budget_gib else None,
+        checkpoint_every_steps=every, eval_every_steps=eval_every,
         n_examples=n_examples, steps_per_epoch=steps_per_epoch, total_steps=total, seed=spec.seed,
     )
 
@@ -176,8 +186,9 @@ def trainer_kwargs(plan: TrainPlan, output_dir: Path) -> dict[str, Any]:
         bf16=cuda and plan.dtype == "bfloat16",
         fp16=False,
         use_cpu=not cuda,
-        gradient_checkpointing=plan.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if plan.gradient_checkpointing else None,
+        # on CUDA, gpu_worker.modeling.setup_recompute picks the layers that recompute; the
+        # Trainer would wrap every layer
+        gradient_checkpointing=False,
         logging_steps=1,
         logging_strategy="steps",
         save_strategy="no",

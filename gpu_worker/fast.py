@@ -30,7 +30,7 @@ def _kernel() -> Callable[..., Any] | None:
         from torch.nn.attention.varlen import varlen_attn
     except ImportError:
         return None
-    return varlen_attn  # type: ignore[no-any-return]
+    return varlen_attn
 
 
 def varlen_available() -> bool:
@@ -87,24 +87,25 @@ def varlen_attention_forward(module: Any, query: Any, key: Any, value: Any, atte
                              **kwargs: Any) -> tuple[Any, None]:
     """A transformers attention function: (B, H, T, D) in, (B, T, H, D) out, causal per sequence.
 
-    Without ``cu_seq_lens_q`` (a plain padded batch) every row is one sequence; such batches
-    only come from generation or evaluation, where right padding sits after the real tokens
-    and so never reaches them through a causal mask.
+    Without ``cu_seq_lens_q`` (generation, or a padded batch) it is SDPA without a mask
+    (causal when the query spans several positions): right padding sits after the real
+    tokens, so a causal mask alone keeps it out of their attention.
     """
     import torch
 
-    b, hq, t, d = query.shape
-    hk = key.shape[1]
     cu = kwargs.get("cu_seq_lens_q")
-    max_len = kwargs.get("max_length_q")
-    if cu is None or b != 1:
-        cu = torch.arange(0, (b + 1) * t, t, dtype=torch.int32, device=query.device)
-        max_len = t
-    q = query.transpose(1, 2).reshape(b * t, hq, d)
-    k = key.transpose(1, 2).reshape(b * t, hk, d)
-    v = value.transpose(1, 2).reshape(b * t, hk, d)
-    out = _call_kernel(q, k, v, cu.to(device=query.device, dtype=torch.int32), int(max_len), scaling)
-    return out.reshape(b, t, hq, d), None
+    b, hq, t, d = query.shape
+    if cu is None or b != 1 or key.shape[2] != t:
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+        return sdpa_attention_forward(module, query, key, value, None, scaling=scaling, dropout=dropout, **kwargs)
+    hk = key.shape[1]
+    q = query.transpose(1, 2).reshape(t, hq, d)
+    k = key.transpose(1, 2).reshape(t, hk, d)
+    v = value.transpose(1, 2).reshape(t, hk, d)
+    max_len = int(kwargs.get("max_length_q") or t)
+    out = _call_kernel(q, k, v, cu.to(device=query.device, dtype=torch.int32), max_len, scaling)
+    return out.reshape(1, t, hq, d), None
 
 
 # --- preparing a model for training ---------------------------------------------------------

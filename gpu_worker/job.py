@@ -68,6 +68,7 @@ class Job:
         if plan.device == "cpu":
             upcast_trainable(trainer.model)
         resume_dir = None
+        keep_dtypes_on_resume(trainer)
         if self.resume_step:
             local = self.work_dir / "trainer" / f"checkpoint-{self.resume_step}"
             resume_dir, meta = checkpoints.download(
@@ -98,3 +99,24 @@ def prepare(spec: JobSpec, settings: Settings, store: Store, reporter: Reporter,
                model_dir=model_dir, parent_dir=parent_dir, tokenizer=tokenizer, train_rows=train_rows,
                valid_rows=valid_rows, resume_step=spec.resume_step)
 
+
+def keep_dtypes_on_resume(trainer: Any) -> None:
+    """Resume with the trainable weights in the dtype the uninterrupted run has.
+
+    The Trainer reloads a PEFT checkpoint through ``load_adapter``, which up-casts bf16 adapter
+    weights to float32 (QLoRA on CUDA trains them in bf16, as TRL sets them): the resumed run
+    would then compute differently from the run it continues. The load is wrapped to cast them
+    back before the optimizer is built.
+    """
+    model = trainer.model
+    dtypes = {name: p.dtype for name, p in model.named_parameters() if p.requires_grad}
+    load = trainer._load_from_checkpoint
+
+    def load_keeping_dtypes(*args: Any, **kwargs: Any) -> Any:
+        out = load(*args, **kwargs)
+        for name, param in model.named_parameters():
+            if name in dtypes and param.dtype != dtypes[name]:
+                param.data = param.data.to(dtypes[name])
+        return out
+
+    trainer._load_from_checkpoint = load_keeping_dtypes

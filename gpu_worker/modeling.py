@@ -70,21 +70,49 @@ def _disable_cpu_inference_repack(model: Any) -> None:
 
 
 def attach_adapter(model: Any, plan: TrainPlan, parent_dir: Path | None = None) -> Any:
-    """The PEFT model to train: a new LoRA adapter, or the parent ``ft:`` model's, trainable."""
+    """The PEFT model to train: a new LoRA adapter, or the parent ``ft:`` model's, trainable.
+
+    On the CPU a 4-bit model goes through PEFT's ``prepare_model_for_kbit_training``; on CUDA
+    the base stays in bf16 (no float32 copies of norms and embeddings) and activation
+    checkpointing is set up by :func:`setup_recompute`.
+    """
     from peft import PeftModel, get_peft_model, prepare_model_for_kbit_training
     from transformers import set_seed
 
-    if plan.quantization == "4bit":
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=plan.gradient_checkpointing,
-            gradient_checkpointing_kwargs={"use_reentrant": False},
-        )
+    if plan.quantization == "4bit" and plan.device == "cpu":
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     set_seed(plan.seed)  # the LoRA A matrices are drawn here
     if parent_dir is not None:
-        peft_model = PeftModel.from_pretrained(model, str(parent_dir), is_trainable=True)
-    else:
-        peft_model = get_peft_model(model, lora_config(plan))
-    return peft_model
+        return PeftModel.from_pretrained(model, str(parent_dir), is_trainable=True)
+    return get_peft_model(model, lora_config(plan))
+
+
+def setup_recompute(model: Any, plan: TrainPlan, max_tokens: int) -> int:
+    """Activation checkpointing for CUDA training: as few layers recompute as memory allows.
+
+    ``max_tokens`` is the largest micro-batch (in tokens) the data can produce. The budget is
+    ``plan.memory_budget_bytes`` or 90% of the device. Returns how many layers recompute
+    (all of them with ``plan.recompute == "all"``; none on the CPU).
+    """
+    if plan.device != "cuda" or not plan.gradient_checkpointing:
+        return 0
+    import torch
+
+    from gpu_worker import fast
+
+    n_layers = len(fast.decoder_layers(model))
+    if plan.recompute == "all":
+        return fast.enable_recompute(model, keep=0)
+    total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+    budget = min(int(total * 0.9), plan.memory_budget_bytes or total)
+    config = model.config
+    # besides the weights: one recomputed layer, LoRA weights/grads/Adam state, logits tiles,
+    # allocator slack
+    one_layer = max_tokens * (34 * config.hidden_size + 10 * config.intermediate_size)
+    checkpoints = max_tokens * config.hidden_size * 2 * n_layers
+    used = torch.cuda.memory_allocated() + 2 * one_layer + checkpoints + int(1.5 * 2**30)
+    keep = fast.layers_to_keep(model, max_tokens, budget, used)
+    return fast.enable_recompute(model, keep=min(keep, n_layers))
 
 
 def upcast_trainable(model: Any) -> None:

@@ -10,6 +10,7 @@ of the slot are named adapters of one ``PeftModel`` (``load_adapter`` / ``set_ad
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -71,8 +72,10 @@ class BaseSlot:
         if isinstance(self.model, PeftModel):
             self.model.load_adapter(str(adapter_dir), adapter_name=name, is_trainable=False)
         else:
-            self.model = PeftModel.from_pretrained(self.model, str(adapter_dir), adapter_name=name,
-                                                   is_trainable=False)
+            with warnings.catch_warnings():  # peft calls a transformers API deprecated in v5
+                warnings.simplefilter("ignore", FutureWarning)
+                self.model = PeftModel.from_pretrained(self.model, str(adapter_dir), adapter_name=name,
+                                                       is_trainable=False)
             self.model.eval()
         self.adapters[artifact_key] = name
         self.loads += 1

@@ -1,9 +1,10 @@
 """The train-to-serve check: does the service answer like the model that was just trained?
 
 When a job succeeds the worker reports ``samples``: greedy answers of the trained model to a few
-prompts (``{"messages": [...], "answer": str, "max_tokens": int}``, messages in OpenAI's wire
-format). :func:`check_samples` asks the served ``ft:`` model the same prompts, greedily, where
-it is really served (this process's engine or its vLLM server), and returns the differences.
+prompts (``{"messages", "tools", "answer", "stopped"}``, messages as the worker rendered them,
+up to ``max_tokens`` new tokens, default 64 as the worker generates). :func:`check_samples`
+asks the served ``ft:`` model the same prompts, greedily, where it is really served (this
+process's engine or its vLLM server), and returns the differences.
 Any difference means training and serving disagree (chat template, end-of-turn token,
 adapter loading, quantization), which the scheduler records as a ``warn`` event on the job.
 """
@@ -17,7 +18,6 @@ from typing import Any
 from api.inference.params import Target
 from api.inference.server import ModelServer
 from core.catalog import get_catalog
-from scheduler.formats import template_messages
 
 log = logging.getLogger("openft.check")
 
@@ -38,20 +38,17 @@ class SampleMismatch:
         return f"prompt {prompt!r}: trained model answered {self.expected[:80]!r}, served {self.served[:80]!r}"
 
 
-def _template_shape(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    try:
-        return template_messages(messages)
-    except (TypeError, KeyError, ValueError):  # already in template shape (arguments as objects)
-        return messages
-
-
 async def check_samples(server: ModelServer, target: Target, samples: list[dict[str, Any]]) -> list[SampleMismatch]:
-    """Mismatches between ``samples`` and what ``server`` answers for ``target`` (empty: all agree)."""
+    """Mismatches between ``samples`` and what ``server`` answers for ``target`` (empty: all agree).
+
+    A sample's ``messages`` (and ``tools``) are used exactly as the worker rendered them.
+    """
     mismatches = []
     for sample in samples:
-        messages = _template_shape(list(sample["messages"]))
+        messages = list(sample["messages"])
         expected = str(sample["answer"])
-        served = await server.greedy(target, messages, int(sample.get("max_tokens") or DEFAULT_MAX_TOKENS))
+        served = await server.greedy(target, messages, int(sample.get("max_tokens") or DEFAULT_MAX_TOKENS),
+                                     tools=sample.get("tools") or None)
         if served != expected:
             mismatches.append(SampleMismatch(messages, expected, served))
     if mismatches:

@@ -91,7 +91,9 @@ class InferenceEngine:
         requested = target.quantization
         if adapter_dir is not None and requested is None:
             requested = lineage_quantization(read_lineage(adapter_dir))
-        slot = self._slot(target.base, serving_quantization(requested, self.device))
+        quantization = (serving_quantization(requested, self.device) if requested is not None
+                        else self._default_quantization(target.base))
+        slot = self._slot(target.base, quantization)
         tokenizer = self._tokenizer(target.base, slot.model_dir, adapter_dir)
         prompt_ids = tokenizer.encode_chat(messages, tools)
         limit = target.base.max_length
@@ -108,6 +110,15 @@ class InferenceEngine:
                 param="messages")
         max_new = max_tokens if max_tokens is not None else limit - len(prompt_ids)
         return Prepared(target, slot, adapter_dir, tokenizer, prompt_ids, max_new)
+
+    def _default_quantization(self, base: BaseModelSpec) -> str:
+        """For the base itself (or an adapter of unknown origin): a copy already loaded, else
+        what training would use on this device (the catalog's choice; ``auto``: 4-bit on CUDA)."""
+        with self._lock:
+            loaded = [q for name, q in self._slots if name == base.name]
+        if loaded:
+            return loaded[0]
+        return serving_quantization("none" if base.quantization == "none" else "4bit", self.device)
 
     def _slot(self, base: BaseModelSpec, quantization: str) -> BaseSlot:
         key = (base.name, quantization)

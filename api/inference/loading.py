@@ -21,7 +21,7 @@ from core.settings import Settings
 from core.store import MANIFEST, ObjectNotFound, Store
 
 # Tokens that end an assistant turn in common chat templates, besides the tokenizer's EOS.
-END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
+END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>")
 
 _download_locks: dict[str, threading.Lock] = {}
 _download_guard = threading.Lock()
@@ -162,8 +162,9 @@ def read_lineage(adapter_dir: Path) -> dict[str, Any]:
 
 def lineage_quantization(lineage: dict[str, Any]) -> str | None:
     """How the base was loaded for training (``"4bit"`` or ``"none"``), if the lineage says."""
-    for source in (lineage, lineage.get("hyperparameters") or {}, lineage.get("extensions") or {}):
+    # the worker records its resolved plan; the top level and the job's extensions are fallbacks
+    for source in (lineage.get("plan"), lineage, lineage.get("extensions")):
         value = source.get("quantization") if isinstance(source, dict) else None
-        if value:
+        if value in ("4bit", "none"):
             return str(value)
     return None

@@ -54,14 +54,20 @@ class ModelServer:
             return self.vllm
         return None
 
-    async def greedy(self, target: Target, messages: list[dict[str, Any]], max_tokens: int) -> str:
-        """The greedy answer to ``messages`` where ``target`` is served (the train-to-serve check)."""
+    async def greedy(self, target: Target, messages: list[dict[str, Any]], max_tokens: int,
+                     tools: list[dict[str, Any]] | None = None) -> str:
+        """The greedy answer to ``messages`` where ``target`` is served (the train-to-serve check).
+
+        The raw text, tool-call markup included (vLLM is asked not to parse tool calls).
+        """
         remote = self.remote(target)
         if remote is not None:
-            data = await remote.complete(target, {"messages": messages, "temperature": 0,
-                                                  "max_tokens": max_tokens})
+            body: dict[str, Any] = {"messages": messages, "temperature": 0, "max_tokens": max_tokens}
+            if tools:
+                body.update(tools=tools, tool_choice="none")
+            data = await remote.complete(target, body)
             return str(data["choices"][0]["message"].get("content") or "")
-        prepared = await self.engine.prepare(target, messages, max_tokens=max_tokens)
+        prepared = await self.engine.prepare(target, messages, tools=tools, max_tokens=max_tokens)
         completion = await self.engine.generate(prepared, SamplingParams(temperature=0.0, max_tokens=max_tokens))
         return completion.choices[0].text
 

@@ -153,7 +153,7 @@ def to_completion(cid: str, created: int, model: str, result: Completion, tools:
     choices = []
     for c in result.choices:
         message, finish = _message(c.text, c.finish_reason, tools)
-        choices.append(Choice(index=c.index, message=message, finish_reason=finish))  # type: ignore[arg-type]
+        choices.append(Choice(index=c.index, message=message, finish_reason=finish))
     return ChatCompletion(id=cid, created=created, model=model, choices=choices, usage=_usage(result))
 
 
@@ -185,7 +185,7 @@ async def _stream_local(server: ModelServer, prepared: Prepared, params: Samplin
     cid, created = ids.new_id("chatcmpl-"), int(time.time())
 
     def chunk(index: int, delta: ChoiceDelta, finish: str | None = None) -> bytes:
-        return _chunk(cid, created, model, [ChunkChoice(index=index, delta=delta, finish_reason=finish)],  # type: ignore[arg-type]
+        return _chunk(cid, created, model, [ChunkChoice(index=index, delta=delta, finish_reason=finish)],
                       include_usage)
 
     try:

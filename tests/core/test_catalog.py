@@ -131,7 +131,8 @@ def test_tools_render_through_template(tmp_path: Path) -> None:
         {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
     ]
     text = tok.apply_chat_template(msgs, tools=tools, tokenize=False)
-    assert '"name": "get_weather"' in text and '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}' in text
+    assert '"name": "get_weather"' in text
+    assert '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}' in text
     assert "<|im_start|>tool\nsunny<|im_end|>" in text
 
 

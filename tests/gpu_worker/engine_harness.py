@@ -81,7 +81,8 @@ class ChildRun:
 class Harness:
     """A data dir + local store for child runs; ``model_cache`` is shared across tests."""
 
-    def __init__(self, root: Path, model_cache: Path) -> None:
+    def __init__(self, root: Path, model_cache: Path, device: str = "cpu") -> None:
+        self.device = device
         self.settings = Settings(data_dir=root, model_cache_dir=model_cache)
         self.store = LocalStore(self.settings.resolved_store_url)
         self.catalog = get_catalog(self.settings)
@@ -111,7 +112,7 @@ class Harness:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENFT_")}
         env.update(OPENFT_DATA_DIR=str(self.settings.data_dir),
                    OPENFT_MODEL_CACHE_DIR=str(self.settings.model_cache_dir),
-                   OPENFT_DEVICE=os.environ.get("OPENFT_TEST_DEVICE", "cpu"),
+                   OPENFT_DEVICE=self.device,
                    OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
         return env
 
@@ -153,7 +154,7 @@ def exact_match(model: Any, tokenizer: Any, rows: list[dict[str, Any]]) -> tuple
     answers = []
     for row in rows:
         messages, tools, want = data.prompt_of(row)
-        answer, stopped = generate.greedy(model, tokenizer, messages, tools, max_new_tokens=24)
+        answer, stopped = generate.greedy(model, tokenizer, messages, tools, max_new_tokens=16)
         hits += answer == want
         stops += stopped
         answers.append(answer)

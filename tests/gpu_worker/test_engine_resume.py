@@ -62,7 +62,8 @@ def test_sigusr1_pauses_with_a_checkpoint(harness: Harness) -> None:
     assert ckpt.step == step and ckpt.key == checkpoint_prefix(spec.job_id, step)
     meta = json.loads(harness.store.read_bytes(f"{ckpt.key}/{checkpoints.META}"))
     assert meta["step"] == step and len(meta["history"]) == step
-    for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json", "adapter/adapter_model.safetensors"):
+    state = ("optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json", "adapter/adapter_model.safetensors")
+    for name in state:
         assert harness.store.exists(f"{ckpt.key}/{name}"), name
     assert harness.store.has_dir(ckpt.adapter_key)
     assert not run.of("succeeded") and not harness.store.list("models/")

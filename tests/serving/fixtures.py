@@ -61,6 +61,9 @@ def trained(tiny_dir: Path, pytestconfig: pytest.Config) -> dict[str, Path]:
     recipe = "".join(inspect.getsource(m) for m in (adapters, tasks, sys.modules[__name__])) + tiny_chat.VERSION
     digest = hashlib.sha256(recipe.encode()).hexdigest()[:16]
     root = pytestconfig.cache.mkdir(f"openft-serving-adapters-{digest}")
+    for stale in root.parent.glob("openft-serving-adapters-*"):  # earlier recipes
+        if stale != root:
+            shutil.rmtree(stale, ignore_errors=True)
     out = {}
     for name, make in RECIPES.items():
         folder = root / name

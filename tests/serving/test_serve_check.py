@@ -15,21 +15,40 @@ from core.store import Store
 pytestmark = pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)
 
 
-async def test_check_agrees_with_recorded_answers_and_fires_on_tampering(
-        settings: Settings, store: Store, trained: dict[str, Path]) -> None:
-    store.upload_dir(trained["next_day"], "models/ft_days")
+def worker_samples(adapter_dir: Path, tiny_dir: Path, rows: list[dict]) -> list[dict]:
+    """Samples as the training worker records them (``gpu_worker.publish.samples``)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from core.catalog import open_tokenizer
+    from gpu_worker import data, generate
+
+    tok = open_tokenizer(adapter_dir)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_dir)), str(adapter_dir))
+    out = []
+    for row in rows:
+        messages, tools, _ = data.prompt_of(row)
+        answer, stopped = generate.greedy(model, tok, messages, tools, max_new_tokens=64)
+        out.append({"messages": messages, "tools": tools, "answer": answer, "stopped": stopped})
+    return out
+
+
+async def test_check_agrees_with_the_workers_samples_and_fires_on_tampering(
+        settings: Settings, store: Store, trained: dict[str, Path], tiny_dir: Path) -> None:
+    store.upload_dir(trained["weather"], "models/ft_weather")
+    rows = tasks.weather()[0][:2] + tasks.weather()[0][3:4]
+    samples = worker_samples(trained["weather"], tiny_dir, rows)
+    assert all(s["stopped"] and "<tool_call>" in s["answer"] for s in samples)
     server = ModelServer(settings, store)
     try:
-        samples = [{"messages": ex["messages"], "answer": answer, "max_tokens": 8}
-                   for ex, answer in tasks.next_day()[1][:3]]
-        ok = await check_model(server, model_id="ft:tiny-chat:p::days", base_model="tiny-chat",
-                               artifact_key="models/ft_days", samples=samples)
+        ok = await check_model(server, model_id="ft:tiny-chat:p::weather", base_model="tiny-chat",
+                               artifact_key="models/ft_weather", samples=samples)
         assert ok == []
 
         samples[1] = {**samples[1], "answer": "caturday"}
-        bad = await check_model(server, model_id="ft:tiny-chat:p::days", base_model="tiny-chat",
-                                artifact_key="models/ft_days", samples=samples)
-        assert [(m.expected, m.served) for m in bad] == [("caturday", "wednesday")]
+        bad = await check_model(server, model_id="ft:tiny-chat:p::weather", base_model="tiny-chat",
+                                artifact_key="models/ft_weather", samples=samples)
+        assert [m.expected for m in bad] == ["caturday"] and "get_weather" in bad[0].served
         message = warning_message(bad, len(samples))
         assert message.startswith("Train-to-serve check: 1 of 3") and "caturday" in message
     finally:

@@ -64,7 +64,10 @@ async def test_adapters_hot_swap_over_one_base(engine: InferenceEngine, tiny: Ta
     assert tasks.exact(tuned, expected) >= 0.9
     assert day_answers == [e for _, e in days]
     assert base_after == base_before  # adapters are switched off for base requests
-    assert engine.stats() == {"tiny-chat/none": {"adapters": 2, "loads": 2}}  # one base copy
+    # both adapters over one copy of the base (on the CPU the base requests share it too)
+    assert {"adapters": 2, "loads": 2} in engine.stats().values()
+    if engine.device == "cpu":
+        assert engine.stats() == {"tiny-chat/none": {"adapters": 2, "loads": 2}}
 
 
 async def test_concurrent_requests_for_different_adapters(engine: InferenceEngine, tiny: Target,
@@ -91,7 +94,7 @@ async def test_lru_evicts_least_recent_adapter_and_reloads_it(settings: Settings
         for _ in range(2):
             assert await answer(engine, _on(tiny, keys["next_day"]), msgs) == "tuesday"
             assert (await answer(engine, _on(tiny, keys["sentiment"]), msgs)) != "tuesday"
-        assert engine.stats()["tiny-chat/none"] == {"adapters": 1, "loads": 4}
+        assert {"adapters": 1, "loads": 4} in engine.stats().values()
     finally:
         engine.close()
 
@@ -166,5 +169,5 @@ async def test_evict_unloads_adapter_and_removes_local_copy(engine: InferenceEng
     assert adapter_cache_dir(settings, keys["next_day"]).is_dir()
     await engine.evict(keys["next_day"])
     assert not adapter_cache_dir(settings, keys["next_day"]).exists()
-    assert engine.stats()["tiny-chat/none"]["adapters"] == 0
+    assert all(v["adapters"] == 0 for v in engine.stats().values())
     assert await answer(engine, tiny, msgs) != "tuesday"  # the bare base again

@@ -1,0 +1,85 @@
+"""Acceptance: a job trained through the real API serves what it learned.
+
+The embedded mode (API + scheduler + local worker) fine-tunes ``tiny-chat`` with every
+hyperparameter ``auto`` on a deterministic task; with the official client the ``ft:`` model then
+answers held-out prompts at least 90% right where the base model answers none, its
+checkpoints answer too, a stream joins into the non-streamed text, and the worker's recorded
+samples pass the train-to-serve check against the served model.
+"""
+
+# ruff: noqa: F811  (the serving fixtures are imported by name, then requested as arguments)
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+from embedded import embedded_server, fast_settings
+from serving import tasks
+from serving.fixtures import settings, tiny_cache  # noqa: F401
+from sqlalchemy.engine import Engine
+
+from api.inference.check import check_model
+from api.inference.server import STATE_KEY, ModelServer
+from core.protocol import model_prefix, result_key
+from core.settings import Settings
+from core.store import Store
+
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)]
+
+
+@pytest.fixture
+def server(settings: Settings, engine: Engine, store: Store) -> Iterator[Any]:
+    with embedded_server(fast_settings(settings, device="cpu"), engine, store) as live:
+        yield live
+
+
+def wait_done(client: openai.OpenAI, job_id: str, timeout: float = 1800) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.fine_tuning.jobs.retrieve(job_id)
+        if job.status in ("succeeded", "failed", "cancelled"):
+            return job
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
+
+
+def greedy(client: openai.OpenAI, model: str, messages: list[dict[str, Any]]) -> str:
+    r = client.chat.completions.create(model=model, messages=messages, temperature=0, max_tokens=24)
+    return r.choices[0].message.content or ""
+
+
+async def test_fine_tuned_tiny_chat_learns_the_task_and_serves_it(client: openai.OpenAI, server: Any,
+                                                                  store: Store, settings: Settings) -> None:
+    train, held_out = tasks.sentiment()
+    file_id = client.files.create(file=("train.jsonl", tasks.write_jsonl(train), "application/jsonl"),
+                                  purpose="fine-tune").id
+    job = client.fine_tuning.jobs.create(model="tiny-chat", training_file=file_id, suffix="sentiment")
+    job = wait_done(client, job.id)
+    assert job.status == "succeeded", job.error
+    model = job.fine_tuned_model
+    assert model is not None
+
+    expected = [e for _, e in held_out]
+    base = [greedy(client, "tiny-chat", ex["messages"]) for ex, _ in held_out]
+    tuned = [greedy(client, model, ex["messages"]) for ex, _ in held_out]
+    assert tasks.exact(base, expected) == 0.0
+    assert tasks.exact(tuned, expected) >= 0.9, list(zip(tuned, expected, strict=True))
+
+    streamed = client.chat.completions.create(model=model, messages=held_out[0][0]["messages"], temperature=0,
+                                              max_tokens=24, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == tuned[0]
+
+    for ckpt in client.fine_tuning.jobs.checkpoints.list(job.id).data:
+        assert client.models.retrieve(ckpt.fine_tuned_model_checkpoint).id == ckpt.fine_tuned_model_checkpoint
+        assert greedy(client, ckpt.fine_tuned_model_checkpoint, held_out[0][0]["messages"])
+
+    samples = store.read_json(result_key(job.id))["samples"]
+    assert samples
+    state = server.app.state.openft
+    model_server = state.extra.setdefault(STATE_KEY, ModelServer(state.settings, state.store))
+    mismatches = await check_model(model_server, model_id=model, base_model="tiny-chat",
+                                   artifact_key=model_prefix(model), samples=samples)
+    assert mismatches == []
