@@ -54,11 +54,15 @@ class CursorPage(BaseModel, Generic[T]):
     @model_validator(mode="after")
     def _ids(self) -> CursorPage[T]:
         if self.data:
-            self.first_id = str(getattr(self.data[0], "id"))  # noqa: B009
-            self.last_id = str(getattr(self.data[-1], "id"))  # noqa: B009
+            self.first_id, self.last_id = _item_id(self.data[0]), _item_id(self.data[-1])
         else:
             self.first_id = self.last_id = None
         return self
+
+
+def _item_id(item: Any) -> str:
+    """The id of a page item: a schema object or an already rendered dict."""
+    return str(item["id"] if isinstance(item, dict) else item.id)
 
 
 def _after_clause(columns: Sequence[Any], values: Sequence[Any], descending: bool) -> ColumnElement[bool]:

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request
 
 from api.deps import ProjectDep, SessionDep, SettingsDep
-from api.pagination import AfterQuery, limit_query
-from api.schemas.jobs import JobCreate, checkpoint_object, event_object, job_object, list_object
+from api.pagination import AfterQuery, CursorPage, limit_query
+from api.schemas.jobs import JobCreate, checkpoint_object, event_object, job_object
 from api.services import jobs
 
 router = APIRouter(prefix="/fine_tuning/jobs", tags=["fine_tuning"])
@@ -27,14 +27,14 @@ def create_job(body: JobCreate, session: SessionDep, settings: SettingsDep, proj
 def list_jobs(
     request: Request, session: SessionDep, project: ProjectDep,
     after: AfterQuery = None, limit: Annotated[int, limit_query(1000)] = 20,
-) -> dict[str, Any]:
+) -> CursorPage[dict[str, Any]]:
     """The project's jobs, newest first; ``metadata[k]=v`` filters (``metadata=null``: none set)."""
     metadata = {m.group(1): v for k, v in request.query_params.multi_items() if (m := _METADATA_KEY.match(k))}
     rows, more = jobs.list_jobs(
         session, project, after=after, limit=limit, metadata=metadata,
         metadata_null=request.query_params.get("metadata") == "null",
     )
-    return list_object([job_object(j) for j in rows], more)
+    return CursorPage[dict[str, Any]](data=[job_object(j) for j in rows], has_more=more)
 
 
 @router.get("/{fine_tuning_job_id}")
@@ -65,17 +65,17 @@ def resume_job(fine_tuning_job_id: str, session: SessionDep, project: ProjectDep
 def list_events(
     fine_tuning_job_id: str, session: SessionDep, project: ProjectDep,
     after: AfterQuery = None, limit: Annotated[int, limit_query(1000)] = 20,
-) -> dict[str, Any]:
+) -> CursorPage[dict[str, Any]]:
     """The job's events, newest first."""
     rows, more = jobs.list_events(session, project, fine_tuning_job_id, after=after, limit=limit)
-    return list_object([event_object(e) for e in rows], more)
+    return CursorPage[dict[str, Any]](data=[event_object(e) for e in rows], has_more=more)
 
 
 @router.get("/{fine_tuning_job_id}/checkpoints")
 def list_checkpoints(
     fine_tuning_job_id: str, session: SessionDep, project: ProjectDep,
     after: AfterQuery = None, limit: Annotated[int, limit_query(1000)] = 10,
-) -> dict[str, Any]:
+) -> CursorPage[dict[str, Any]]:
     """The job's checkpoints (last three epochs), newest first."""
     rows, more = jobs.list_checkpoints(session, project, fine_tuning_job_id, after=after, limit=limit)
-    return list_object([checkpoint_object(c) for c in rows], more)
+    return CursorPage[dict[str, Any]](data=[checkpoint_object(c) for c in rows], has_more=more)

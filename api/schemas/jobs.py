@@ -113,14 +113,3 @@ def checkpoint_object(ckpt: Checkpoint) -> dict[str, Any]:
         "metrics": ckpt.metrics,
         "step_number": ckpt.step_number,
     }
-
-
-def list_object(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
-    """A cursor page of already-rendered objects."""
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": has_more,
-    }
