@@ -21,7 +21,7 @@ from pydantic import Field, ValidationError
 
 from core import tiny_chat
 from core.protocol import BaseModelSpec
-from core.settings import GiB, Settings
+from core.settings import Settings
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -54,28 +54,6 @@ class ModelEntry(BaseModelSpec):
     def spec(self) -> BaseModelSpec:
         """The plain :class:`BaseModelSpec` that goes into a job spec."""
         return BaseModelSpec.model_validate(self.model_dump(include=set(BaseModelSpec.model_fields)))
-
-    def training_memory_bytes(self, *, quantized: bool, micro_batch_size: int = 4,
-                              seq_len: int | None = None, dpo: bool = False) -> int:
-        """A conservative estimate of accelerator memory to train a LoRA adapter on this model.
-
-        Frozen weights (NF4 ~0.56 byte/param with its scales, or bf16), LoRA weights with
-        fp32 Adam state, checkpointed activations per layer, one layer's recomputed
-        activations, the logits of a chunk, and a fixed allowance for the CUDA context.
-        """
-        seq = min(seq_len or self.max_length, self.max_length)
-        hidden = self.hidden_size or 4096
-        layers = self.num_layers or 32
-        inter = self.intermediate_size or hidden * 4
-        vocab = self.vocab_size or 128_000
-        n = self.n_params or (layers * (4 * hidden * hidden + 3 * hidden * inter) + 2 * vocab * hidden)
-        embed = vocab * hidden * 2  # input embedding and head stay in bf16 when quantized
-        weights = int((n - embed) * 0.56 + embed * 2) if quantized else n * 2
-        lora = layers * 16 * (6 * hidden + 3 * (hidden + inter)) * (2 + 4 * 3)
-        tokens = micro_batch_size * seq * (2 if dpo else 1)
-        acts = tokens * hidden * 2 * layers + tokens * (12 * hidden + 4 * inter) * 2
-        logits = min(tokens, 4096) * vocab * 4 * 2
-        return weights + lora + acts + logits + int(1.2 * GiB)
 
 
 def _builtin_entries() -> list[ModelEntry]:

@@ -35,12 +35,20 @@ def test_builtin_entries(tmp_path: Path) -> None:
 
 
 def test_memory_estimate_orders_models(tmp_path: Path) -> None:
+    """The catalog's shape figures feed placement's estimate (scheduler.memory)."""
+    from core.protocol import Hyperparameters
+    from scheduler.memory import estimate_for_job
+
     cat = get_catalog(_settings(tmp_path))
-    big = cat.require("meta-llama/Llama-3.1-8B-Instruct")
-    q = big.training_memory_bytes(quantized=True)
-    full = big.training_memory_bytes(quantized=False)
+    hp = Hyperparameters(n_epochs=1, batch_size=4, learning_rate_multiplier=1.0, learning_rate=1e-4)
+
+    def cuda_bytes(name: str, quantization: str) -> int:
+        return int(estimate_for_job(cat.require(name), hp, {"quantization": quantization})["memory"]["cuda"])
+
+    q = cuda_bytes("meta-llama/Llama-3.1-8B-Instruct", "4bit")
+    full = cuda_bytes("meta-llama/Llama-3.1-8B-Instruct", "none")
     assert 6 * 2**30 < q < full < 40 * 2**30
-    assert cat.require("tiny-chat").training_memory_bytes(quantized=False) < 2 * 2**30
+    assert cuda_bytes("tiny-chat", "none") < 2 * 2**30
 
 
 def test_catalog_file_adds_and_overrides(tmp_path: Path) -> None:
