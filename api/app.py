@@ -22,6 +22,7 @@ from api.metrics import install_metrics
 from api.request_id import RequestIdMiddleware
 from api.routers import chat, files, fine_tuning, health, models, uploads
 from api.services.housekeeping import housekeeping_lifespan
+from api.services.serve_checks import serve_checks_lifespan
 from api.state import build_state
 from core.db import require_current_schema, upgrade
 from core.settings import Settings
@@ -63,6 +64,7 @@ def create_app(
         await run_in_threadpool(upgrade if migrate else require_current_schema, state.engine)
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(housekeeping_lifespan(state))
+            await stack.enter_async_context(serve_checks_lifespan(state))
             for hook in lifespan_hooks:
                 await stack.enter_async_context(hook(app))
             try:

@@ -27,6 +27,7 @@ from typing import Any
 
 import openai
 import uvicorn
+from sqlmodel import select
 
 from api.app import create_app
 from api.services.keys import create_key
@@ -108,7 +109,8 @@ def measure(settings: Settings, bus: Bus, n_jobs: int) -> list[float]:
             job_id = client.fine_tuning.jobs.create(model="tiny-chat", training_file=fid).id
             while True:
                 with engine.connect() as conn:
-                    started = conn.execute(Job.__table__.select().where(Job.id == job_id)).mappings().one()
+                    query = select(Job.started_at, Job.status).where(Job.id == job_id)
+                    started = conn.execute(query).mappings().one()
                 if started["started_at"] is not None and started["status"] in ("running", "failed"):
                     latencies.append(started["started_at"] - t0)
                     break
@@ -133,7 +135,7 @@ def main() -> None:
 
     load = [float(subprocess.run([sys.executable, "-c", "import sys; " + LOAD, str(root / "load")],
                                  check=True, capture_output=True, text=True).stdout) for _ in range(3)]
-    results = {}
+    results: dict[str, list[float]] = {}
     from core.bus.redis import RedisBus
 
     for mode, make_bus in (("embedded", InProcessBus), ("redis", lambda: RedisBus(args.redis))):

@@ -135,8 +135,9 @@ def run_ours(shape: str, n: int) -> dict[str, Any]:
     train = [SFTExample(p + c, [IGNORE] * len(p) + c) for p, c in rows]
     micro = int(os.environ.get("OPENFT_BENCH_MICRO", BATCH))
     plan = TrainPlan(
-        method="supervised", device="cuda", quantization="4bit", dtype="bfloat16", lora_rank=LORA["r"],
-        lora_alpha=LORA["lora_alpha"], lora_dropout=LORA["lora_dropout"], batch_size=BATCH, micro_batch_size=micro,
+        method="supervised", device="cuda", quantization="4bit", dtype="bfloat16", adapter_dtype="bfloat16",
+        lora_rank=LORA["r"], lora_alpha=LORA["lora_alpha"], lora_dropout=LORA["lora_dropout"], batch_size=BATCH,
+        micro_batch_size=micro,
         grad_accum=BATCH // micro, n_epochs=1, learning_rate=2e-4, beta=0.1, max_length=MAX_LENGTH, packing=True,
         gradient_checkpointing=True, recompute=os.environ.get("OPENFT_BENCH_RECOMPUTE", "auto"),
         memory_budget_bytes=int(OUR_BUDGET_GIB * 2**30), checkpoint_every_steps=0, eval_every_steps=0,

@@ -133,7 +133,7 @@ def run(root: Path, size: int) -> int:
         "OPENFT_DATA_DIR": str(data_dir),
         "OPENFT_MAX_FILE_BYTES": str(2 * size + 2**20),
     }
-    engine = make_engine(Settings(data_dir=data_dir))  # type: ignore[call-arg]
+    engine = make_engine(Settings(data_dir=data_dir))
     upgrade(engine)
     key = create_key(engine, "bench")
     engine.dispose()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 REPORT_PREFIX = "@@openft "
 
@@ -77,6 +77,31 @@ class Hyperparameters(BaseModel):
     learning_rate_multiplier: float
     learning_rate: float
     beta: float | None = None
+
+
+class Extensions(BaseModel):
+    """openft extension fields of a fine-tuning job (``extra_body={"openft": {...}}``), all optional.
+
+    Validated by the API when a job is created and resolved by ``gpu_worker.config.resolve_plan``
+    (docs/training.md). ``priority`` is the scheduler's, not the engine's, and is not among them.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    lora_rank: int = Field(16, ge=1, le=1024, description="LoRA rank r")
+    lora_alpha: int = Field(32, ge=1, le=4096, description="LoRA alpha (scale = alpha / r)")
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="dropout on the LoRA input")
+    quantization: Literal["auto", "4bit", "none"] = Field("auto", description="auto | 4bit (QLoRA) | none")
+    adapter_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="trainable LoRA weights: auto = bfloat16 under QLoRA on CUDA (the QLoRA recipe), "
+        "else float32")
+    micro_batch_size: int | None = Field(None, ge=1, le=256, description="examples per forward pass")
+    checkpoint_every_steps: int | None = Field(None, ge=0, description="recovery checkpoints; 0 = epoch ends")
+    eval_every_steps: int | None = Field(None, ge=0, description="validation sample every N steps; 0 = never")
+    packing: bool | None = Field(None, description="padding-free packing of micro-batches (CUDA)")
+    recompute: Literal["auto", "all"] = Field(
+        "auto", description="CUDA activation checkpointing: auto = only as many layers as memory needs")
+    memory_budget_gib: float | None = Field(None, gt=0, description="accelerator memory the job may use")
 
 
 class JobSpec(BaseModel):

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
         "--enable-lora that serves it and its ft: models (JSON in OPENFT_VLLM_SERVERS)")
     vllm_adapter_dir: Path | None = Field(
         None, description="directory the vLLM servers read too (same path); default data_dir/vllm-adapters")
+    serve_check: bool = Field(
+        True, description="after a job succeeds, ask the served ft: model the worker's sample prompts and add a "
+        "warn event when the answers differ (the train-to-serve check, run by an API process)")
+    serve_check_interval_seconds: float = Field(2.0, description="how often an API process looks for checks to run")
 
     # --- scheduler ----------------------------------------------------------------------
     scheduler_tick_seconds: float = 0.5

@@ -160,6 +160,28 @@ class Model(SQLModel, table=True):
     created_at: int = Field(default_factory=now)
 
 
+class ServeCheck(SQLModel, table=True):
+    """The train-to-serve check of one succeeded job, queued by the scheduler, run by an API.
+
+    ``status``: ``pending`` -> ``running`` (claimed by one API process at ``claimed_at``) ->
+    ``passed`` | ``mismatch`` | ``skipped`` (the model was deleted first) | ``error`` (it could
+    not run, ``attempts`` times). ``samples`` are the worker's greedy answers
+    (``core.protocol.Report.samples``).
+    """
+
+    __tablename__ = "serve_checks"
+
+    job_id: str = Field(foreign_key="jobs.id", primary_key=True, max_length=64)
+    model_id: str = Field(max_length=512)
+    status: str = Field(default="pending", max_length=16, index=True)
+    samples: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    attempts: int = 0
+    claimed_at: float | None = None
+    detail: str | None = Field(default=None, max_length=2000)
+    created_at: int = Field(default_factory=now)
+    finished_at: int | None = None
+
+
 class Worker(SQLModel, table=True):
     """Workers as last seen by the scheduler (the queue bus holds the live heartbeat)."""
 

@@ -2,11 +2,14 @@
 and the TRL / PEFT / bitsandbytes configs built from it.
 
 Extension fields (``JobSpec.extensions``, sent by users as ``extra_body={"openft": {...}}``,
-see docs/training.md) are validated by :class:`Extensions`. What they default to:
+see docs/training.md) are validated by :class:`core.protocol.Extensions` (in the API when a
+job is created, and again here). What they default to:
 
 - ``quantization``: ``auto`` = the catalog entry's choice, else QLoRA (NF4, double
   quantization, bf16 compute) on CUDA and LoRA in fp32 on the CPU; ``4bit`` forces QLoRA
   (also on the CPU); ``none`` is LoRA in bf16 on CUDA, fp32 on the CPU.
+- ``adapter_dtype``: the trainable LoRA weights; ``auto`` = bf16 under QLoRA on CUDA (the
+  QLoRA recipe, as TRL sets it), fp32 otherwise.
 - ``lora_rank`` 16, ``lora_alpha`` 32, ``lora_dropout`` 0.05, on all linear layers.
 - ``micro_batch_size``: the batch is split into micro-batches (gradient accumulation) of at
   most this many examples; default 4 on CUDA, 16 on the CPU (a divisor of the batch size).
@@ -27,11 +30,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from core.protocol import JobSpec
+from core.protocol import Extensions, JobSpec
 from core.settings import Settings
 
 TARGET_MODULES = "all-linear"
@@ -42,24 +43,6 @@ class ConfigError(ValueError):
     """Extension fields or hyperparameters the engine cannot use."""
 
 
-class Extensions(BaseModel):
-    """openft extension fields of a fine-tuning job (all optional)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    lora_rank: int = Field(16, ge=1, le=1024, description="LoRA rank r")
-    lora_alpha: int = Field(32, ge=1, le=4096, description="LoRA alpha (scale = alpha / r)")
-    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="dropout on the LoRA input")
-    quantization: Literal["auto", "4bit", "none"] = Field("auto", description="auto | 4bit (QLoRA) | none")
-    micro_batch_size: int | None = Field(None, ge=1, le=256, description="examples per forward pass")
-    checkpoint_every_steps: int | None = Field(None, ge=0, description="recovery checkpoints; 0 = epoch ends")
-    eval_every_steps: int | None = Field(None, ge=0, description="validation sample every N steps; 0 = never")
-    packing: bool | None = Field(None, description="padding-free packing of micro-batches (CUDA)")
-    recompute: Literal["auto", "all"] = Field(
-        "auto", description="CUDA activation checkpointing: auto = only as many layers as memory needs")
-    memory_budget_gib: float | None = Field(None, gt=0, description="accelerator memory the job may use")
-
-
 @dataclass
 class TrainPlan:
     """Everything the trainers need, resolved (no "auto" left)."""
@@ -68,6 +51,7 @@ class TrainPlan:
     device: str
     quantization: str  # "4bit" | "none"
     dtype: str  # "bfloat16" | "float32": base weights / compute
+    adapter_dtype: str  # "bfloat16" | "float32": the trainable LoRA weights
     lora_rank: int
     lora_alpha: int
     lora_dropout: float
@@ -117,6 +101,9 @@ def resolve_plan(spec: JobSpec, device: str, settings: Settings, n_examples: int
     if quant == "auto":
         quant = "4bit" if device == "cuda" else "none"
     cuda = device == "cuda"
+    adapter_dtype = ext.adapter_dtype
+    if adapter_dtype == "auto":
+        adapter_dtype = "bfloat16" if cuda and quant == "4bit" else "float32"
     batch = max(1, min(hp.batch_size, n_examples))
     micro = largest_divisor_at_most(batch, ext.micro_batch_size or (4 if cuda else 16))
     steps_per_epoch = math.ceil(n_examples / batch)
@@ -129,7 +116,7 @@ def resolve_plan(spec: JobSpec, device: str, settings: Settings, n_examples: int
         eval_every = max(1, math.ceil(total / 10)) if has_validation else 0
     return TrainPlan(
         method=spec.method, device=device, quantization=quant,
-        dtype="bfloat16" if cuda else "float32",
+        dtype="bfloat16" if cuda else "float32", adapter_dtype=adapter_dtype,
         lora_rank=ext.lora_rank, lora_alpha=ext.lora_alpha, lora_dropout=ext.lora_dropout,
         batch_size=batch, micro_batch_size=micro, grad_accum=batch // micro, n_epochs=hp.n_epochs,
         learning_rate=hp.learning_rate, beta=hp.beta if hp.beta is not None else 0.1,

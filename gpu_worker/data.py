@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from core.messages import content_text, template_messages, template_tools
 from core.protocol import file_key
 from core.store import Store
 
@@ -49,54 +50,12 @@ def read_jsonl(store: Store, file_id: str) -> list[dict[str, Any]]:
 
 
 # --- messages -------------------------------------------------------------------------------
-def text_of(content: Any) -> str:
-    """A message's content as plain text (text parts joined; None as empty)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return str(content)
-
-
 def normalize_messages(messages: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[bool]]:
-    """Messages as chat templates expect them, and for each one whether it is trained.
-
-    Legacy ``function_call`` / role ``function`` become ``tool_calls`` / role ``tool``; the
-    ``weight`` key is dropped (``weight: 0`` -> not trained); only assistant messages train.
-    """
-    out: list[dict[str, Any]] = []
-    trained: list[bool] = []
-    for raw in messages:
-        msg: dict[str, Any] = {"role": raw.get("role"), "content": text_of(raw.get("content"))}
-        if msg["role"] == "function":
-            msg["role"] = "tool"
-        if raw.get("name") and msg["role"] != "tool":
-            msg["name"] = raw["name"]
-        if raw.get("tool_call_id"):
-            msg["tool_call_id"] = raw["tool_call_id"]
-        calls = raw.get("tool_calls")
-        if not calls and isinstance(raw.get("function_call"), dict):
-            calls = [{"type": "function", "function": raw["function_call"]}]
-        if calls:
-            msg["tool_calls"] = [
-                {"id": c.get("id", f"call_{i}"), "type": "function",
-                 "function": {"name": c["function"]["name"], "arguments": c["function"].get("arguments", "{}")}}
-                for i, c in enumerate(calls)
-            ]
-        out.append(msg)
-        trained.append(msg["role"] == "assistant" and raw.get("weight", 1) != 0)
-    return out, trained
-
-
-def tools_of(row: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The example's tools (legacy ``functions`` wrapped as function tools), or None."""
-    if row.get("tools"):
-        return list(row["tools"])
-    if row.get("functions"):
-        return [{"type": "function", "function": f} for f in row["functions"]]
-    return None
+    """Messages in chat-template shape (:func:`core.messages.template_messages`, the shape serving
+    renders too), and for each one whether it is trained: assistant messages without ``weight: 0``."""
+    raw = list(messages)
+    trained = [m.get("role") == "assistant" and m.get("weight", 1) != 0 for m in raw]
+    return template_messages(raw), trained
 
 
 # --- supervised -----------------------------------------------------------------------------
@@ -173,7 +132,7 @@ def sft_example(row: dict[str, Any], tokenizer: Any, max_length: int) -> SFTExam
     Truncated to ``max_length`` tokens from the start, as OpenAI truncates long examples.
     """
     messages, trained = normalize_messages(row["messages"])
-    text, spans = assistant_char_spans(tokenizer, messages, trained, tools_of(row))
+    text, spans = assistant_char_spans(tokenizer, messages, trained, template_tools(row))
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids: list[int] = list(enc["input_ids"])
     labels = [IGNORE] * len(ids)
@@ -198,12 +157,12 @@ def prompt_of(row: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str,
     if "input" in row:
         messages, _ = normalize_messages(row["input"].get("messages", []))
         preferred = row.get("preferred_output") or [{}]
-        return messages, tools_of(row["input"]), text_of(preferred[-1].get("content"))
+        return messages, template_tools(row["input"]), content_text(preferred[-1].get("content"))
     messages, _ = normalize_messages(row.get("messages", []))
     last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
     if last is None:
-        return messages, tools_of(row), None
-    return messages[:last], tools_of(row), messages[last]["content"]
+        return messages, template_tools(row), None
+    return messages[:last], template_tools(row), messages[last]["content"]
 
 
 # --- preference -----------------------------------------------------------------------------
@@ -217,7 +176,7 @@ def dpo_row(row: dict[str, Any]) -> dict[str, Any]:
         raise DataError(f"not a preference example: missing {exc}") from exc
     plain = [[{"role": m["role"], "content": m["content"]} for m in part] for part in (prompt, chosen, rejected)]
     out: dict[str, Any] = {"prompt": plain[0], "chosen": plain[1], "rejected": plain[2]}
-    tools = tools_of(row["input"])
+    tools = template_tools(row["input"])
     if tools:
         out["tools"] = json.dumps(tools)
     return out

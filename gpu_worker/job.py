@@ -20,7 +20,7 @@ from core.store import Store
 from gpu_worker import checkpoints, data
 from gpu_worker.callbacks import PauseFlag, ReportCallback, Reporter
 from gpu_worker.config import TrainPlan, resolve_plan
-from gpu_worker.modeling import upcast_trainable
+from gpu_worker.modeling import cast_trainable
 
 
 @dataclass
@@ -65,8 +65,7 @@ class Job:
 
         assert self.callback is not None
         trainer.remove_callback(PrinterCallback)  # logs go out as reports, not as printed dicts
-        if plan.device == "cpu":
-            upcast_trainable(trainer.model)
+        cast_trainable(trainer.model, plan.adapter_dtype)
         resume_dir = None
         keep_dtypes_on_resume(trainer)
         if self.resume_step:

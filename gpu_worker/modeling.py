@@ -115,10 +115,14 @@ def setup_recompute(model: Any, plan: TrainPlan, max_tokens: int) -> int:
     return fast.enable_recompute(model, keep=min(keep, n_layers))
 
 
-def upcast_trainable(model: Any) -> None:
-    """Keep trainable (LoRA) weights in fp32 on the CPU (TRL casts them to bf16 under 4-bit)."""
+def cast_trainable(model: Any, dtype: str) -> None:
+    """Put the trainable (LoRA) weights in ``dtype`` (``TrainPlan.adapter_dtype``).
+
+    TRL casts them to bf16 under 4-bit and PEFT creates them in fp32; the plan decides.
+    """
     import torch
 
+    want = getattr(torch, dtype)
     for param in model.parameters():
-        if param.requires_grad and param.dtype != torch.float32:
-            param.data = param.data.float()
+        if param.requires_grad and param.dtype != want:
+            param.data = param.data.to(want)

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from core.messages import content_text, template_messages
+
 Method = Literal["supervised", "dpo"]
 
 ROLES: Final = ("system", "user", "assistant", "tool", "function")
@@ -43,7 +45,7 @@ class FormatError(ValueError):
 
 @dataclass(frozen=True)
 class Conversation:
-    """Messages and tools in the shape a Hugging Face chat template expects (see ``template_messages``)."""
+    """Messages and tools in the shape a Hugging Face chat template expects (``core.messages``)."""
 
     messages: list[dict[str, Any]]
     tools: list[dict[str, Any]] | None = None
@@ -79,13 +81,6 @@ def _present(msg: dict[str, Any], key: str) -> bool:
 
 
 # --- content ------------------------------------------------------------------------------
-def content_text(content: str | list[Any]) -> str:
-    """The text of a string or part-list content (text parts concatenated, as the engine does)."""
-    if isinstance(content, str):
-        return content
-    return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-
-
 def _check_content(where: str, role: str, msg: dict[str, Any], optional: bool) -> None:
     content = msg.get("content")
     if content is None:
@@ -283,44 +278,6 @@ def _tools_context(
         raise FormatError("invalid_tools", f"'{prefix}parallel_tool_calls' must be true or false")
     ctx = _Context(tool_names=frozenset(names) if names else None, parallel_tool_calls=parallel is not False)
     return ctx, (template_tools or None)
-
-
-# --- template shape -----------------------------------------------------------------------
-def template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """OpenAI-format messages in the shape Hugging Face chat templates expect.
-
-    Null keys and ``weight`` are dropped, part-list content becomes its text, the legacy
-    ``function_call`` / role ``function`` become ``tool_calls`` / role ``tool`` (as the training
-    engine maps them), and tool-call ``arguments`` (a JSON string on the wire) become the object
-    that templates render with ``tojson``. Serving renders with this same function.
-    """
-    out: list[dict[str, Any]] = []
-    for msg in messages:
-        m = {k: v for k, v in msg.items() if v is not None and k != "weight"}
-        if isinstance(m.get("content"), list):
-            m["content"] = content_text(m["content"])
-        if m.get("role") == "function":
-            m["role"] = "tool"
-            m.pop("name", None)
-        if "function_call" in m:
-            call = m.pop("function_call")
-            m.setdefault("tool_calls", [{"id": "call_0", "type": "function", "function": call}])
-        if "tool_calls" in m:
-            m["tool_calls"] = [
-                {**c, "function": {**c["function"], "arguments": _arguments(c["function"].get("arguments"))}}
-                for c in m["tool_calls"]
-            ]
-        out.append(m)
-    return out
-
-
-def _arguments(arguments: Any) -> Any:
-    if isinstance(arguments, str):
-        try:
-            return json.loads(arguments)
-        except ValueError:
-            return arguments
-    return arguments
 
 
 # --- whole examples -----------------------------------------------------------------------

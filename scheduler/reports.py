@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from core import ids, protocol
 from core.protocol import Report
 from core.store import Store
-from core.tables import Checkpoint, File, Job, Model
+from core.tables import Checkpoint, File, Job, Model, ServeCheck
 from scheduler import events
 from scheduler.jobs import load_job, set_status
 from scheduler.transitions import is_terminal
@@ -134,6 +134,8 @@ def _succeeded(session: Session, store: Store, job: Job, r: Report) -> Job:
     job.worker_id = None
     events.add_event(session, job.id, events.MODEL_CREATED.format(model=model_id))
     events.add_event(session, job.id, events.SUCCEEDED)
+    if r.samples:  # the train-to-serve check, run by an API process (api.services.serve_checks)
+        session.add(ServeCheck(job_id=job.id, model_id=model_id, samples=r.samples))
     return job
 
 

@@ -71,6 +71,19 @@ class ModelServer:
         completion = await self.engine.generate(prepared, SamplingParams(temperature=0.0, max_tokens=max_tokens))
         return completion.choices[0].text
 
+    async def register(self, target: Target) -> bool:
+        """Make a new ``ft:`` model servable where its base is served.
+
+        Loads the adapter into the base's vLLM server and returns True; returns False for a base
+        served in this process (its engine loads adapters on first use). Raises
+        :class:`api.errors.ServiceUnavailable` when the vLLM server cannot be reached.
+        """
+        remote = self.remote(target)
+        if remote is None or target.adapter_key is None:
+            return False
+        await remote.register(target)
+        return True
+
     async def forget(self, target: Target) -> None:
         """Stop serving a deleted model: unload its adapter everywhere, drop local copies."""
         if target.adapter_key is None:

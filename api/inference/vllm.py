@@ -7,8 +7,9 @@ the adapter into ``Settings.vllm_adapter_dir`` (a directory the vLLM server read
 path) and loads it through vLLM's dynamic LoRA endpoint, ``POST /v1/load_lora_adapter
 {lora_name, lora_path}`` with the ``ft:`` id as ``lora_name``; chat requests are then proxied
 with ``model`` set to that id, streamed ones byte for byte. Registration happens when a job
-succeeds (:func:`register_adapter`) and again, lazily, whenever the server does not know the
-adapter (a restarted vLLM forgets dynamically loaded adapters).
+succeeds (``api.services.serve_checks`` calls ``ModelServer.register``) and again, lazily,
+whenever the server does not know the adapter (a restarted vLLM forgets dynamically loaded
+adapters).
 """
 
 from __future__ import annotations
@@ -168,21 +169,3 @@ def _backend_error(base: str, status: int, text: str) -> APIError:
     if status >= 500:
         return ServiceUnavailable(f"The serving backend of {base} failed: {message[:500]}")
     return APIError(message, status=status, param=param)
-
-
-async def register_adapter(settings: Settings, store: Store, *, model_id: str, base: Any,
-                           artifact_key: str) -> bool:
-    """Load a new ``ft:`` model's adapter into its base's vLLM server, if the base has one.
-
-    For the scheduler, after a job succeeded; returns False when the base is served locally.
-    Raises :class:`api.errors.ServiceUnavailable` when the server cannot be reached (the
-    adapter is then registered on its first request instead).
-    """
-    if base.name not in settings.vllm_servers:
-        return False
-    router = VLLMRouter(settings, store)
-    try:
-        await router.register(Target(model_id, base, artifact_key))
-    finally:
-        await router.aclose()
-    return True

@@ -1,7 +1,7 @@
 """Chat completions: OpenAI's request mapped onto the engine (or a vLLM server) and back.
 
 Messages are rendered with the model's chat template exactly as training rendered them
-(:func:`scheduler.formats.template_messages`); ``tools`` go to the template too, and a reply in
+(:func:`core.messages.template_messages`); ``tools`` go to the template too, and a reply in
 the template's ``<tool_call>{…}</tool_call>`` form comes back as ``tool_calls``. Streams are
 server-sent events of ``chat.completion.chunk`` objects ending with ``data: [DONE]``; an error
 after the stream started is sent as a ``data: {"error": …}`` event, which the official client
@@ -36,9 +36,9 @@ from api.schemas.chat import (
 from api.services.models import resolve_async
 from api.state import AppState
 from core import ids
+from core.messages import template_messages
 from core.model_cache import ModelUnavailable
 from core.store import ObjectNotFound
-from scheduler.formats import template_messages
 
 MAX_STOP = 4
 _TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*(?:</tool_call>|$)", re.DOTALL)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from api.errors import InvalidRequest, NotFound
@@ -17,17 +18,13 @@ from api.pagination import paginate
 from api.schemas.jobs import JobCreate
 from core import ids
 from core.catalog import get_catalog
+from core.protocol import Extensions
 from core.settings import Settings
 from core.tables import Checkpoint, File, Job, JobEvent, Model
 from scheduler import events
 from scheduler.hyperparams import HyperparameterError, job_hyperparameters, validate_method
 from scheduler.jobs import set_status
 from scheduler.transitions import IllegalTransition
-
-_EXTENSION_KEYS = {
-    "lora_rank", "lora_alpha", "lora_dropout", "quantization", "micro_batch_size",
-    "checkpoint_every_steps", "eval_every_steps", "packing", "priority",
-}
 
 
 def create_job(session: Session, settings: Settings, project_id: str, req: JobCreate) -> Job:
@@ -40,8 +37,7 @@ def create_job(session: Session, settings: Settings, project_id: str, req: JobCr
         method = validate_method(req.method, req.hyperparameters)
     except HyperparameterError as exc:
         raise InvalidRequest(exc.message, param=exc.param, code=exc.code) from exc
-    extensions = _extensions(req.openft)
-    priority = int(extensions.pop("priority", 0))
+    extensions, priority = _extensions(req.openft)
     job = Job(
         id=ids.job_id(),
         project_id=project_id,
@@ -90,23 +86,24 @@ def _check_file(session: Session, project_id: str, file_id: str, param: str) -> 
         )
 
 
-def _extensions(raw: dict[str, Any] | None) -> dict[str, Any]:
-    raw = dict(raw or {})
-    unknown = set(raw) - _EXTENSION_KEYS
+def _extensions(raw: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
+    """The job's engine extension fields (as sent) and its scheduling ``priority``; 400 naming the field."""
+    fields = dict(raw or {})
+    priority = fields.pop("priority", 0)
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise InvalidRequest("openft.priority must be an integer", param="openft[priority]")
+    unknown = set(fields) - set(Extensions.model_fields)
     if unknown:
         raise InvalidRequest(
             f"Unknown openft extension field(s): {', '.join(sorted(unknown))}", param="openft", code="invalid_value"
         )
-    if raw.get("quantization", "auto") not in ("auto", "4bit", "none"):
-        raise InvalidRequest("openft.quantization must be auto, 4bit or none", param="openft[quantization]")
-    for key in ("lora_rank", "lora_alpha", "micro_batch_size", "checkpoint_every_steps", "eval_every_steps"):
-        if key in raw and (not isinstance(raw[key], int) or isinstance(raw[key], bool) or raw[key] < 1):
-            raise InvalidRequest(f"openft.{key} must be a positive integer", param=f"openft[{key}]")
-    if "lora_dropout" in raw and not (isinstance(raw["lora_dropout"], int | float) and 0 <= raw["lora_dropout"] < 1):
-        raise InvalidRequest("openft.lora_dropout must be in [0, 1)", param="openft[lora_dropout]")
-    if "priority" in raw and not isinstance(raw["priority"], int):
-        raise InvalidRequest("openft.priority must be an integer", param="openft[priority]")
-    return raw
+    try:
+        Extensions.model_validate(fields)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else ""
+        raise InvalidRequest(f"openft.{name}: {error['msg']}", param=f"openft[{name}]") from exc
+    return fields, priority
 
 
 def get_job(session: Session, project_id: str, job_id: str) -> Job:

@@ -31,7 +31,7 @@ from core import ids
 from core.db import session_scope
 from core.protocol import file_key
 from core.settings import Settings
-from core.store import Store
+from core.store import ObjectNotFound, Store
 from core.tables import File, now
 from core.tables import Upload as UploadRow
 from core.tables import UploadPart as PartRow
@@ -76,6 +76,11 @@ def _require_pending(row: UploadRow) -> None:
     if status != "pending":
         raise InvalidRequest(f"Upload {row.id} is {status}; it no longer accepts changes.",
                              param="upload_id", code="invalid_upload_status")
+
+
+def _no_longer_pending(upload_id: str) -> InvalidRequest:
+    return InvalidRequest(f"Upload {upload_id} is no longer pending.", param="upload_id",
+                          code="invalid_upload_status")
 
 
 def _claim(session: Session, upload_id: str, **values: object) -> bool:
@@ -186,15 +191,17 @@ def _complete(state: AppState, project_id: str, upload_id: str, body: UploadComp
         parts = {p.id: p for p in session.exec(select(PartRow).where(PartRow.upload_id == upload_id)).all()}
     _check_part_list(body.part_ids, parts, row)
     file_id = ids.file_id()
-    sha256, md5 = _assemble(state.store, upload_id, body.part_ids, file_key(file_id))
     try:
+        try:
+            sha256, md5 = _assemble(state.store, upload_id, body.part_ids, file_key(file_id))
+        except ObjectNotFound as exc:  # a concurrent complete (or cancel) finished first and removed the parts
+            raise _no_longer_pending(upload_id) from exc
         if body.md5 is not None and body.md5.strip().lower() != md5:
             raise InvalidRequest(f"The md5 of the assembled upload is {md5}, not {body.md5}.",
                                  param="md5", code="md5_mismatch")
         with session_scope(state.engine) as session:
             if not _claim(session, upload_id, status="completed", file_id=file_id):
-                raise InvalidRequest(f"Upload {upload_id} is no longer pending.", param="upload_id",
-                                     code="invalid_upload_status")
+                raise _no_longer_pending(upload_id)
             created = now()
             expires = created + row.file_expires_seconds if row.file_expires_seconds else None
             file = files.register_file(session, file_id=file_id, project_id=project_id, purpose=row.purpose,
@@ -239,8 +246,7 @@ def cancel_upload(session: Session, store: Store, project_id: str, upload_id: st
     row = _get(session, project_id, upload_id)
     _require_pending(row)
     if not _claim(session, upload_id, status="cancelled"):
-        raise InvalidRequest(f"Upload {upload_id} is no longer pending.", param="upload_id",
-                             code="invalid_upload_status")
+        raise _no_longer_pending(upload_id)
     session.commit()
     session.refresh(row)
     store.delete_prefix(upload_prefix(upload_id))

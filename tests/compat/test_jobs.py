@@ -18,6 +18,7 @@ from embedded import embedded_server, fast_settings
 from factories import chat_jsonl, jsonl, preference_example
 from live_server import LiveServer
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from core.settings import Settings
 from core.store import Store
@@ -131,6 +132,13 @@ def test_other_projects_file_is_unknown(client: openai.OpenAI, other_client: ope
         ({"metadata": {f"k{i}": "v" for i in range(17)}}, "metadata"),
         ({"model": "no-such-model"}, "model"),
         ({"method": {"type": "reinforcement"}}, "method[type]"),
+        ({"extra_body": {"openft": {"no_such_field": 1}}}, "openft"),
+        ({"extra_body": {"openft": {"quantization": "8bit"}}}, "openft[quantization]"),
+        ({"extra_body": {"openft": {"lora_rank": 0}}}, "openft[lora_rank]"),
+        ({"extra_body": {"openft": {"lora_dropout": 1.0}}}, "openft[lora_dropout]"),
+        ({"extra_body": {"openft": {"adapter_dtype": "float16"}}}, "openft[adapter_dtype]"),
+        ({"extra_body": {"openft": {"memory_budget_gib": 0}}}, "openft[memory_budget_gib]"),
+        ({"extra_body": {"openft": {"priority": "high"}}}, "openft[priority]"),
     ],
 )
 def test_out_of_range_values_are_400(client: openai.OpenAI, kwargs: dict, param: str) -> None:  # item 20
@@ -140,6 +148,21 @@ def test_out_of_range_values_are_400(client: openai.OpenAI, kwargs: dict, param:
         client.fine_tuning.jobs.create(**args)
     assert err.value.param is not None and param in err.value.param
     assert client.fine_tuning.jobs.list().data == []  # nothing was created
+
+
+@pytest.mark.no_worker
+def test_every_documented_extension_field_is_accepted(client: openai.OpenAI, engine: Engine) -> None:
+    """What docs/training.md lists is what the engine resolves (core.protocol.Extensions)."""
+    from core.tables import Job
+
+    fields = {"lora_rank": 8, "lora_alpha": 16, "lora_dropout": 0.0, "quantization": "4bit",
+              "adapter_dtype": "bfloat16", "micro_batch_size": 2, "checkpoint_every_steps": 0,
+              "eval_every_steps": 0, "packing": False, "recompute": "all", "memory_budget_gib": 12.5}
+    job = client.fine_tuning.jobs.create(model="tiny-chat", training_file=upload(client, chat_jsonl(12)),
+                                         extra_body={"openft": {**fields, "priority": 5}})
+    with Session(engine) as session:
+        row = session.get(Job, job.id)
+        assert row is not None and row.extensions == fields and row.priority == 5
 
 
 @pytest.mark.no_worker

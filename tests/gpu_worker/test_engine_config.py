@@ -24,7 +24,7 @@ def test_plan_counts_steps_like_openai(tmp_path: Path) -> None:
     plan = config.resolve_plan(_spec(tmp_path), "cpu", Settings(data_dir=tmp_path), n_examples=100)
     assert (plan.steps_per_epoch, plan.total_steps) == (13, 39)
     assert plan.is_epoch_end(13) and plan.is_epoch_end(39) and not plan.is_epoch_end(14)
-    assert (plan.quantization, plan.dtype) == ("none", "float32")
+    assert (plan.quantization, plan.dtype, plan.adapter_dtype) == ("none", "float32", "float32")
     assert not plan.packing and not plan.gradient_checkpointing
     assert plan.learning_rate == 1e-2 and plan.checkpoint_every_steps == 10 and plan.eval_every_steps == 0
 
@@ -32,7 +32,7 @@ def test_plan_counts_steps_like_openai(tmp_path: Path) -> None:
 def test_plan_on_cuda_defaults_to_qlora_and_micro_batches(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     plan = config.resolve_plan(_spec(tmp_path, batch_size=12), "cuda", settings, 100, has_validation=True)
-    assert (plan.quantization, plan.dtype) == ("4bit", "bfloat16")
+    assert (plan.quantization, plan.dtype, plan.adapter_dtype) == ("4bit", "bfloat16", "bfloat16")
     assert plan.packing and plan.gradient_checkpointing
     assert (plan.micro_batch_size, plan.grad_accum) == (4, 3)
     assert plan.eval_every_steps == 3  # ~10 validation runs over 27 steps
@@ -40,11 +40,16 @@ def test_plan_on_cuda_defaults_to_qlora_and_micro_batches(tmp_path: Path) -> Non
                                      lora_rank=8, packing=False), "cuda", settings, 100)
     assert (plan.quantization, plan.micro_batch_size, plan.grad_accum, plan.lora_rank, plan.packing) == (
         "none", 4, 3, 8, False)
+    assert plan.adapter_dtype == "float32"  # PEFT's fp32 adapter over a bf16 base
+    qlora_cpu = config.resolve_plan(_spec(tmp_path, quantization="4bit"), "cpu", settings, 100)
+    assert (qlora_cpu.quantization, qlora_cpu.adapter_dtype) == ("4bit", "float32")
+    forced = config.resolve_plan(_spec(tmp_path, quantization="4bit", adapter_dtype="bfloat16"), "cpu", settings, 100)
+    assert forced.adapter_dtype == "bfloat16"
     assert config.resolve_plan(_spec(tmp_path, batch_size=64), "cpu", settings, 10).batch_size == 10
 
 
 def test_bad_extension_fields_are_refused(tmp_path: Path) -> None:
-    for bad in ({"lora_rank": 0}, {"quantization": "8bit"}, {"no_such_field": 1}):
+    for bad in ({"lora_rank": 0}, {"quantization": "8bit"}, {"adapter_dtype": "float16"}, {"no_such_field": 1}):
         with pytest.raises(config.ConfigError):
             config.resolve_plan(_spec(tmp_path, **bad), "cpu", Settings(data_dir=tmp_path), 100)
 

@@ -101,6 +101,21 @@ def test_tools_and_legacy_function_calls_render(tokenizer) -> None:  # type: ign
         "It is sunny.<|im_end|>")
 
 
+def test_training_renders_messages_in_the_shape_serving_renders() -> None:
+    """Tool-call arguments arrive as JSON strings; templates that ``tojson`` them (Llama 3.1,
+    Qwen 2.5) must get the object, in training as in serving, or the model learns escaped JSON."""
+    from core.messages import template_messages
+
+    messages = [{"role": "user", "content": [{"type": "text", "text": "Paris?"}], "weight": 1},
+                {"role": "assistant", "content": None, "weight": 0,
+                 "tool_calls": [{"id": "c1", "type": "function",
+                                 "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]}]
+    shaped, trained = data.normalize_messages(messages)
+    assert shaped == template_messages(messages) and trained == [False, False]
+    assert shaped[1] == {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}
+
+
 def test_preference_rows_and_prompts() -> None:
     row = {"input": {"messages": [{"role": "user", "content": "Hi"}],
                      "tools": [{"type": "function", "function": {"name": "f"}}]},

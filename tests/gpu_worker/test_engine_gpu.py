@@ -23,8 +23,9 @@ def gpu_harness(tmp_path: Path, model_cache: Path) -> Harness:
 def _plan(**over: object):  # type: ignore[no-untyped-def]
     from gpu_worker.config import TrainPlan
 
-    fields = dict(method="supervised", device="cuda", quantization="4bit", dtype="bfloat16", lora_rank=16,
-                  lora_alpha=32, lora_dropout=0.0, batch_size=4, micro_batch_size=4, grad_accum=1, n_epochs=1,
+    fields = dict(method="supervised", device="cuda", quantization="4bit", dtype="bfloat16", adapter_dtype="bfloat16",
+                  lora_rank=16, lora_alpha=32, lora_dropout=0.0, batch_size=4, micro_batch_size=4, grad_accum=1,
+                  n_epochs=1,
                   learning_rate=1e-3, beta=0.1, max_length=512, packing=True, gradient_checkpointing=True,
                   recompute="auto", memory_budget_bytes=None, checkpoint_every_steps=0, eval_every_steps=0,
                   n_examples=4, steps_per_epoch=1, total_steps=1, seed=0)

@@ -6,7 +6,8 @@ import json
 import signal
 
 import pytest
-from engine_harness import Harness
+import torch
+from engine_harness import ChildRun, Harness
 from engine_tasks import sentiment_rows
 
 from core.protocol import checkpoint_prefix
@@ -21,14 +22,16 @@ def _curve(run) -> dict[int, float]:  # type: ignore[no-untyped-def]
     return {r.step: r.metrics["train_loss"] for r in run.of("metrics")}
 
 
-def test_kill_and_resume_matches_uninterrupted(harness: Harness) -> None:
+def _kill_and_resume(harness: Harness, ext: dict[str, object], name: str) -> ChildRun:
+    """Kill a run right after its step-12 checkpoint, resume it: the joined curve is the
+    uninterrupted run's."""
     train = harness.upload("file-train", sentiment_rows(40, 1))
-    common = dict(training_file=train, n_examples=40, batch_size=4, n_epochs=2, extensions=EXT)
-    full = harness.run(harness.spec("ftjob-full0001", **common))
+    common = dict(training_file=train, n_examples=40, batch_size=4, n_epochs=2, extensions=ext)
+    full = harness.run(harness.spec(f"ftjob-full{name}", **common))
     assert full.last("succeeded").total_steps == 20
     reference = _curve(full)
 
-    spec = harness.spec("ftjob-kill0001", **common)
+    spec = harness.spec(f"ftjob-kill{name}", **common)
     run = harness.start(spec)
     ckpt = run.wait_for("checkpoint", step=12)  # mid-epoch (10 steps per epoch)
     run.proc.kill()
@@ -42,9 +45,25 @@ def test_kill_and_resume_matches_uninterrupted(harness: Harness) -> None:
     for step in range(1, 21):
         assert curve[step] == pytest.approx(reference[step], rel=1e-4, abs=1e-5), step
     # the results file of the resumed attempt covers the whole run
-    csv = harness.store.read_bytes("jobs/ftjob-kill0001/results.csv").decode().splitlines()
+    csv = harness.store.read_bytes(f"jobs/ftjob-kill{name}/results.csv").decode().splitlines()
     assert csv[0] == "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy"
     assert [int(line.split(",")[0]) for line in csv[1:]] == list(range(1, 21))
+    return full
+
+
+def test_kill_and_resume_matches_uninterrupted(harness: Harness) -> None:
+    _kill_and_resume(harness, EXT, "0001")
+
+
+def test_kill_and_resume_with_bf16_adapter_weights(harness: Harness) -> None:
+    """QLoRA's recipe on CUDA trains bf16 LoRA weights over a 4-bit base; the same on the CPU
+    (deterministic there) shows the resumed run computes exactly as the one it continues."""
+    from safetensors.torch import load
+
+    full = _kill_and_resume(harness, {**EXT, "quantization": "4bit", "adapter_dtype": "bfloat16"}, "0002")
+    assert (full.last("started").data or {})["plan"]["adapter_dtype"] == "bfloat16"
+    key = f"{full.last('succeeded').model_key}/adapter_model.safetensors"
+    assert {t.dtype for t in load(harness.store.read_bytes(key)).values()} == {torch.bfloat16}
 
 
 def test_sigusr1_pauses_with_a_checkpoint(harness: Harness) -> None:

@@ -17,10 +17,10 @@ from sqlalchemy.engine import Engine
 
 from core import ids
 from core.db import session_scope
+from core.messages import template_messages
 from core.protocol import model_prefix
 from core.store import Store
 from core.tables import Job, Model, Project
-from scheduler.formats import template_messages
 
 
 def train_adapter(model_dir: Path, examples: list[dict[str, Any]], out: Path, *, steps: int = 80,

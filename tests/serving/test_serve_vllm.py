@@ -10,14 +10,20 @@ from typing import Any
 import openai
 import pytest
 from serving.fake_vllm import FakeVLLM, serve
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
 
 from api.inference.check import check_model
+from api.inference.params import Target
 from api.inference.server import ModelServer
-from api.inference.vllm import register_adapter
+from api.services import serve_checks
+from api.state import build_state
 from core.catalog import get_catalog
+from core.db import session_scope
 from core.protocol import model_prefix
 from core.settings import Settings
 from core.store import Store
+from core.tables import JobEvent, Model, ServeCheck
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite-local", "postgres-s3"], indirect=True)
 
@@ -46,18 +52,51 @@ def model_id(publish_model: Callable[..., str], trained: dict[str, Path]) -> str
     return publish_model("proj-a", trained["next_day"], suffix="days")
 
 
-async def test_register_adapter_loads_it_through_the_dynamic_lora_endpoint(
+async def test_register_loads_the_adapter_through_the_dynamic_lora_endpoint(
         settings: Settings, store: Store, fake: FakeVLLM, model_id: str) -> None:
     base = get_catalog(settings).require("tiny-chat").spec()
-    assert await register_adapter(settings, store, model_id=model_id, base=base,
-                                  artifact_key=model_prefix(model_id))
-    path = Path(fake.loras[model_id])
-    assert path.parent == settings.vllm_adapter_dir
-    assert (path / "adapter_config.json").is_file() and (path / "adapter_model.safetensors").is_file()
-    # a second registration (e.g. after an API restart) is fine: "already loaded" is success
-    assert await register_adapter(settings, store, model_id=model_id, base=base, artifact_key=model_prefix(model_id))
-    unrouted = settings.model_copy(update={"vllm_servers": {}})
-    assert not await register_adapter(unrouted, store, model_id=model_id, base=base, artifact_key="x")
+    target = Target(model_id, base, model_prefix(model_id))
+    server = ModelServer(settings, store)
+    try:
+        assert await server.register(target)
+        path = Path(fake.loras[model_id])
+        assert path.parent == settings.vllm_adapter_dir
+        assert (path / "adapter_config.json").is_file() and (path / "adapter_model.safetensors").is_file()
+    finally:
+        await server.aclose()
+    # another process (e.g. after an API restart) registers again: "already loaded" is success
+    unrouted = ModelServer(settings.model_copy(update={"vllm_servers": {}}), store)
+    again = ModelServer(settings, store)
+    try:
+        assert await again.register(target)
+        assert not await unrouted.register(target)  # served locally: nothing to load
+    finally:
+        await again.aclose()
+        await unrouted.aclose()
+    assert [load["lora_name"] for load in fake.loads] == [model_id, model_id]
+
+
+async def test_a_succeeded_job_is_loaded_into_vllm_and_checked_there(
+        settings: Settings, engine: Engine, store: Store, fake: FakeVLLM, model_id: str) -> None:
+    """The service's pass over succeeded jobs registers the adapter before any request, then asks
+    vLLM the worker's sample prompts (the fake is no fine-tune, so the check fires)."""
+    with session_scope(engine) as session:
+        job_id = session.get(Model, model_id).job_id  # type: ignore[union-attr]
+        session.add(ServeCheck(job_id=job_id, model_id=model_id, samples=[
+            {"messages": [{"role": "user", "content": "next day: monday"}], "answer": "tuesday"}]))
+    server = ModelServer(settings, store)
+    try:
+        assert await serve_checks.run_pending(build_state(settings, engine=engine, store=store), server) == 1
+    finally:
+        await server.aclose()
+    assert [load["lora_name"] for load in fake.loads] == [model_id]
+    assert fake.requests[-1]["model"] == model_id and fake.requests[-1]["temperature"] == 0
+    with session_scope(engine) as session:
+        events = session.exec(select(JobEvent).where(JobEvent.job_id == job_id).order_by(col(JobEvent.seq))).all()
+        assert len(events) == 2
+        assert (events[0].level, events[0].message) == ("info", f"Loaded {model_id} into the vLLM server of tiny-chat")
+        assert events[1].level == "warn" and events[1].message.startswith("Train-to-serve check: 1 of 1 sample")
+        assert f"served '{model_id} says hi'" in events[1].message
 
 
 def test_chat_is_proxied_plain_and_streamed(client: openai.OpenAI, fake: FakeVLLM, model_id: str) -> None:

@@ -3,7 +3,8 @@
 ``openft api``, ``openft scheduler`` and two ``openft worker`` processes; six jobs from two
 projects. One worker is killed with SIGKILL while it trains and Redis is restarted during the
 run: every job must still succeed, the interrupted job resumes from its checkpoint on the other
-worker, and its final training loss matches its uninterrupted twin (same data, same seed).
+worker, and its final training loss matches its uninterrupted twin (same data, same seed). The
+API then runs the train-to-serve check of every job, once each.
 """
 
 from __future__ import annotations
@@ -187,3 +188,12 @@ def test_six_jobs_survive_a_killed_worker_and_a_redis_restart(cluster: tuple[Clu
     # isolation holds across the processes too
     b = clients["team-b"]
     assert {j.id for j in b.fine_tuning.jobs.list()} == {j for p, j in jobs if p == "team-b"}
+
+    # the API ran the train-to-serve check of every job (claimed once each, over PostgreSQL)
+    deadline = time.monotonic() + 300
+    for project, job_id in jobs:
+        while not (checks := [e for e in clients[project].fine_tuning.jobs.list_events(job_id, limit=1000)
+                              if e.message.startswith("Train-to-serve check")]):
+            assert time.monotonic() < deadline, f"no train-to-serve check on {job_id}\n{c.logs()}"
+            time.sleep(1)
+        assert len(checks) == 1 and checks[0].level == "info", (job_id, checks[0].message)
