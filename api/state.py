@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,3 +69,29 @@ class TaskSet:
             task.cancel()
         if pending:
             await asyncio.wait(pending)
+
+
+@contextlib.asynccontextmanager
+async def periodic(name: str, interval: float, step: Callable[[], Awaitable[object]]) -> AsyncIterator[None]:
+    """Run ``step`` every ``interval`` seconds in the background while the context is open.
+
+    A step that raises is logged and tried again at the next interval; leaving the context
+    cancels the loop.
+    """
+    log = logging.getLogger(f"openft.api.{name}")
+
+    async def loop() -> None:
+        while True:
+            try:
+                await step()
+            except Exception:
+                log.exception("%s failed; retrying in %.0f s", name, interval)
+            await asyncio.sleep(interval)
+
+    task = asyncio.get_running_loop().create_task(loop(), name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

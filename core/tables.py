@@ -177,7 +177,6 @@ class ServeCheck(SQLModel, table=True):
     samples: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     attempts: int = 0
     claimed_at: float | None = None
-    detail: str | None = Field(default=None, max_length=2000)
     created_at: int = Field(default_factory=now)
     finished_at: int | None = None
 

@@ -67,7 +67,7 @@ class Job:
         trainer.remove_callback(PrinterCallback)  # logs go out as reports, not as printed dicts
         cast_trainable(trainer.model, plan.adapter_dtype)
         resume_dir = None
-        keep_dtypes_on_resume(trainer)
+        keep_dtypes_on_resume(trainer, plan.adapter_dtype)
         if self.resume_step:
             local = self.work_dir / "trainer" / f"checkpoint-{self.resume_step}"
             resume_dir, meta = checkpoints.download(
@@ -99,23 +99,19 @@ def prepare(spec: JobSpec, settings: Settings, store: Store, reporter: Reporter,
                valid_rows=valid_rows, resume_step=spec.resume_step)
 
 
-def keep_dtypes_on_resume(trainer: Any) -> None:
-    """Resume with the trainable weights in the dtype the uninterrupted run has.
+def keep_dtypes_on_resume(trainer: Any, adapter_dtype: str) -> None:
+    """Resume with the trainable weights in the plan's ``adapter_dtype``, as the uninterrupted run has.
 
     The Trainer reloads a PEFT checkpoint through ``load_adapter``, which up-casts bf16 adapter
     weights to float32 (QLoRA on CUDA trains them in bf16, as TRL sets them): the resumed run
     would then compute differently from the run it continues. The load is wrapped to cast them
     back before the optimizer is built.
     """
-    model = trainer.model
-    dtypes = {name: p.dtype for name, p in model.named_parameters() if p.requires_grad}
     load = trainer._load_from_checkpoint
 
     def load_keeping_dtypes(*args: Any, **kwargs: Any) -> Any:
         out = load(*args, **kwargs)
-        for name, param in model.named_parameters():
-            if name in dtypes and param.dtype != dtypes[name]:
-                param.data = param.data.to(dtypes[name])
+        cast_trainable(trainer.model, adapter_dtype)
         return out
 
     trainer._load_from_checkpoint = load_keeping_dtypes

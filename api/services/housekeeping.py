@@ -6,7 +6,6 @@ objects are no-ops), so several replicas may run it at once.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -14,7 +13,7 @@ from collections.abc import AsyncIterator
 from anyio import to_thread
 
 from api.services import files, uploads
-from api.state import AppState
+from api.state import AppState, periodic
 
 log = logging.getLogger("openft.api.housekeeping")
 
@@ -26,15 +25,10 @@ def sweep(state: AppState) -> tuple[int, int]:
     return uploads.expire_uploads(state), files.delete_expired_files(state)
 
 
-async def _loop(state: AppState, interval: float) -> None:
-    while True:
-        try:
-            expired, deleted = await to_thread.run_sync(sweep, state)
-            if expired or deleted:
-                log.info("housekeeping: %d uploads expired, %d files deleted", expired, deleted)
-        except Exception:
-            log.exception("housekeeping pass failed; retrying in %.0f s", interval)
-        await asyncio.sleep(interval)
+async def _sweep_and_log(state: AppState) -> None:
+    expired, deleted = await to_thread.run_sync(sweep, state)
+    if expired or deleted:
+        log.info("housekeeping: %d uploads expired, %d files deleted", expired, deleted)
 
 
 @contextlib.asynccontextmanager
@@ -42,10 +36,5 @@ async def housekeeping_lifespan(state: AppState, interval: float = INTERVAL_SECO
     """Resume interrupted file checks, then sweep every ``interval`` seconds until shutdown."""
     for file_id in await to_thread.run_sync(files.pending_file_ids, state):
         files.schedule_processing(state, file_id)
-    task = asyncio.get_running_loop().create_task(_loop(state, interval), name="housekeeping")
-    try:
+    async with periodic("housekeeping", interval, lambda: _sweep_and_log(state)):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -19,7 +19,6 @@ A check that cannot run (vLLM unreachable, say) is retried :data:`RETRY_SECONDS`
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -33,7 +32,7 @@ from api.errors import NotFound
 from api.inference.check import check_samples, warning_message
 from api.inference.server import ModelServer, get_model_server
 from api.services.models import Resolved, resolve
-from api.state import AppState
+from api.state import AppState, periodic
 from core.db import session_scope
 from core.tables import Job, ServeCheck
 from scheduler import events
@@ -89,7 +88,7 @@ def _finish(state: AppState, check: ServeCheck, status: str, message: str | None
         row = session.get(ServeCheck, check.job_id)
         if row is None or row.claimed_at != check.claimed_at:  # taken over meanwhile
             return
-        row.status, row.detail = status, (message or "")[:2000] or None
+        row.status = status
         if status in FINAL:
             row.finished_at = int(time.time())
         if message is not None:
@@ -140,26 +139,12 @@ async def run_pending(state: AppState, server: ModelServer) -> int:
     return ran
 
 
-async def _loop(state: AppState, interval: float) -> None:
-    while True:
-        try:
-            await run_pending(state, get_model_server(state))
-        except Exception:
-            log.exception("train-to-serve checks failed; retrying in %.0f s", interval)
-        await asyncio.sleep(interval)
-
-
 @contextlib.asynccontextmanager
 async def serve_checks_lifespan(state: AppState) -> AsyncIterator[None]:
     """Poll for queued checks every ``Settings.serve_check_interval_seconds`` until shutdown."""
     if not state.settings.serve_check:
         yield
         return
-    task = asyncio.get_running_loop().create_task(
-        _loop(state, state.settings.serve_check_interval_seconds), name="serve-checks")
-    try:
+    async with periodic("serve_checks", state.settings.serve_check_interval_seconds,
+                        lambda: run_pending(state, get_model_server(state))):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

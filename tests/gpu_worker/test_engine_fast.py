@@ -101,7 +101,7 @@ def test_resume_keeps_bf16_adapter_weights(tiny_dir: Path, tmp_path: Path) -> No
     plain._load_from_checkpoint(str(tmp_path / "ckpt"))
     assert lora_dtypes(plain) == {torch.float32}  # what PEFT does on its own
     kept = trainer()
-    keep_dtypes_on_resume(kept)
+    keep_dtypes_on_resume(kept, "bfloat16")
     kept._load_from_checkpoint(str(tmp_path / "ckpt"))
     assert lora_dtypes(kept) == {torch.bfloat16}
     want = {n: p for n, p in saved.model.named_parameters() if "lora_" in n}

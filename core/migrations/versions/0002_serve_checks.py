@@ -24,7 +24,6 @@ def upgrade() -> None:
     sa.Column('samples', sa.JSON(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('claimed_at', sa.Float(), nullable=True),
-    sa.Column('detail', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
     sa.Column('created_at', sa.Integer(), nullable=False),
     sa.Column('finished_at', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], ),
