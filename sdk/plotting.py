@@ -91,9 +91,11 @@ def render(curves: LossCurves, path: str | Path, *, dpi: int = 100) -> Path:
         for name in names:
             if not curves.series.get(name):
                 continue
-            marker = "o" if name != "train_loss" and name != "train_mean_token_accuracy" else None
+            train = name in ("train_loss", "train_mean_token_accuracy")
+            # the training curve is drawn above the validation markers, which would otherwise
+            # hide it wherever the two values meet
             ax.plot(curves.steps(name), curves.values(name), color=COLORS[name], label=LABELS[name],
-                    marker=marker, markersize=4, linewidth=1.6)
+                    marker=None if train else "o", markersize=4, linewidth=1.6, zorder=3 if train else 2)
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
         # outside the plotting area, so the legend never hides (or imitates) a curve

@@ -95,3 +95,24 @@ def test_plot_of_a_job_without_metrics(cli: Callable[..., Any], engine: Engine, 
     assert not (tmp_path / "x.png").exists()
     missing = cli("jobs", "plot", "ftjob-doesnotexist", "-o", tmp_path / "x.png")
     assert missing.code == 1 and "404" in missing.err
+
+
+
+def test_validation_points_on_the_training_curve_do_not_hide_it(tmp_path: Path) -> None:
+    """A validation loss equal to the training loss at every step must not cut the drawn curve short."""
+    import matplotlib.image
+    import numpy as np
+
+    from sdk.plotting import LossCurves, render
+
+    steps = list(range(1, 9))
+    losses = [train_loss(5 * s) for s in steps]
+    curves = LossCurves(job_id="ftjob-x", series={
+        "train_loss": list(zip(steps, losses, strict=True)),
+        "valid_loss": list(zip(steps, losses, strict=True)),  # every marker sits on the line
+        "train_mean_token_accuracy": [(s, s / 10) for s in steps],
+    })
+    image = matplotlib.image.imread(render(curves, tmp_path / "loss.png"))
+    columns, rows = line_heights(image, COLORS["train_loss"])
+    assert columns[-1] - columns[0] > 400  # the whole width, not the stretch up to the first marker
+    assert fit_residual(columns, rows, lambda s: float(np.interp(s, steps, losses)), 1, 8) < 0.03
