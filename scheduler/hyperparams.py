@@ -11,6 +11,10 @@ the job echoes, every hyperparameter present and ``"auto"`` where none was given
 - ``batch_size``: about 50 optimizer steps per epoch, ``round(n / 50)`` clamped to 1..64.
   Small files train one example per step; large files get batches that keep the step count
   per epoch near 50 up to 3,200 examples, then grow in steps rather than in batch size.
+
+  Those numbers are the defaults of a catalog entry's :class:`~core.catalog.AutoPolicy`; an
+  entry can set its own (``tiny-chat``, trained from random weights, sees at least 6,000
+  examples in batches of 4 to 8).
 - ``learning_rate_multiplier``: 1.0 for supervised; 0.2 for DPO, whose updates are stronger
   than SFT's at the same rate (on tiny-chat, DPO at SFT's rate collapses generation while 1/5
   of it learns). The learning rate is the base model's catalog rate times the multiplier.
@@ -23,6 +27,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
+from core.catalog import AutoPolicy
 from core.protocol import Hyperparameters
 
 METHODS: Final = ("supervised", "dpo")
@@ -36,13 +41,12 @@ MIN_BATCH_SIZE, MAX_BATCH_SIZE = 1, 256
 MIN_EPOCHS, MAX_EPOCHS = 1, 50
 MAX_BETA: Final = 2.0
 
-AUTO_MAX_BATCH_SIZE: Final = 64
-AUTO_STEPS_PER_EPOCH: Final = 50
 AUTO_LR_MULTIPLIER: Final[Mapping[str, float]] = {"supervised": 1.0, "dpo": 0.2}
 AUTO_BETA: Final = 0.1
-# OpenAI's n_epochs heuristic (openai-cookbook Chat_finetuning_data_prep.ipynb)
-TARGET_EPOCHS, MIN_TARGET_EXAMPLES, MAX_TARGET_EXAMPLES = 3, 100, 25_000
-MIN_DEFAULT_EPOCHS, MAX_DEFAULT_EPOCHS = 1, 25
+# OpenAI's n_epochs heuristic (openai-cookbook Chat_finetuning_data_prep.ipynb); its example
+# bounds and the most epochs are the policy's (AutoPolicy's defaults are OpenAI's numbers)
+TARGET_EPOCHS: Final = 3
+OPENAI_POLICY: Final = AutoPolicy()
 
 
 class HyperparameterError(ValueError):
@@ -58,8 +62,11 @@ class HyperparameterError(ValueError):
         self.code = code
 
 
-class _HasLearningRate(Protocol):
+class _BaseModelDefaults(Protocol):
+    """What :func:`resolve` reads of a catalog entry."""
+
     learning_rate: float
+    auto: AutoPolicy
 
 
 def _integer(value: Any, name: str, param: str, lo: int, hi: int) -> int | str:
@@ -179,19 +186,20 @@ def job_hyperparameters(method: Mapping[str, Any]) -> dict[str, Any]:
     return {k: values[k] for k in LEGACY_KEYS if k in values}
 
 
-def auto_n_epochs(n_examples: int) -> int:
-    """OpenAI's default epochs for a training file of ``n_examples``."""
+def auto_n_epochs(n_examples: int, policy: AutoPolicy = OPENAI_POLICY) -> int:
+    """The default epochs for a training file of ``n_examples`` (OpenAI's with the default policy)."""
     n_epochs = TARGET_EPOCHS
-    if n_examples * TARGET_EPOCHS < MIN_TARGET_EXAMPLES:
-        n_epochs = min(MAX_DEFAULT_EPOCHS, MIN_TARGET_EXAMPLES // max(1, n_examples))
-    elif n_examples * TARGET_EPOCHS > MAX_TARGET_EXAMPLES:
-        n_epochs = max(MIN_DEFAULT_EPOCHS, MAX_TARGET_EXAMPLES // n_examples)
-    return n_epochs
+    if n_examples * TARGET_EPOCHS < policy.min_examples:
+        n_epochs = min(policy.max_epochs, policy.min_examples // max(1, n_examples))
+    elif n_examples * TARGET_EPOCHS > policy.max_examples:
+        n_epochs = max(MIN_EPOCHS, policy.max_examples // n_examples)
+    return max(MIN_EPOCHS, n_epochs)
 
 
-def auto_batch_size(n_examples: int) -> int:
-    """About :data:`AUTO_STEPS_PER_EPOCH` steps per epoch, clamped to 1..:data:`AUTO_MAX_BATCH_SIZE`."""
-    return max(MIN_BATCH_SIZE, min(AUTO_MAX_BATCH_SIZE, round(n_examples / AUTO_STEPS_PER_EPOCH)))
+def auto_batch_size(n_examples: int, policy: AutoPolicy = OPENAI_POLICY) -> int:
+    """About ``policy.steps_per_epoch`` steps per epoch, within the policy's batch-size bounds."""
+    wanted = round(n_examples / policy.steps_per_epoch)
+    return max(MIN_BATCH_SIZE, policy.min_batch_size, min(policy.max_batch_size, wanted))
 
 
 def total_steps(n_examples: int, batch_size: int, n_epochs: int) -> int:
@@ -199,7 +207,7 @@ def total_steps(n_examples: int, batch_size: int, n_epochs: int) -> int:
     return -(-n_examples // batch_size) * n_epochs
 
 
-def resolve(method: Mapping[str, Any], n_examples: int, base: _HasLearningRate,
+def resolve(method: Mapping[str, Any], n_examples: int, base: _BaseModelDefaults,
             ) -> tuple[dict[str, Any], Hyperparameters]:
     """Replace every ``"auto"`` of a normalized ``method`` with a number.
 
@@ -214,8 +222,8 @@ def resolve(method: Mapping[str, Any], n_examples: int, base: _HasLearningRate,
         value = values.get(key, "auto")
         return auto if value in (None, "auto") else value
 
-    n_epochs = int(pick("n_epochs", auto_n_epochs(n_examples)))
-    batch_size = int(pick("batch_size", auto_batch_size(n_examples)))
+    n_epochs = int(pick("n_epochs", auto_n_epochs(n_examples, base.auto)))
+    batch_size = int(pick("batch_size", auto_batch_size(n_examples, base.auto)))
     multiplier = float(pick("learning_rate_multiplier", AUTO_LR_MULTIPLIER[kind]))
     resolved: dict[str, Any] = {
         "batch_size": batch_size, "learning_rate_multiplier": multiplier, "n_epochs": n_epochs,

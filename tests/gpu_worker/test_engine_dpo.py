@@ -36,10 +36,11 @@ def test_dpo_on_an_sft_model_raises_accuracy(harness: Harness, tiny_dir: Path, t
     assert before < 0.85 and sum(map(_well_formed, answers)) >= 20, answers
 
     n = 150
+    policy = harness.catalog.require("tiny-chat").auto  # what "auto" resolves to for tiny-chat
     pref = harness.upload("file-pref", preference_rows(sentiment_rows(n, seed=3)))
     valid = harness.upload("file-pref-valid", preference_rows(sentiment_rows(8, seed=4)))
     spec = harness.spec("ftjob-dpo00001", method="dpo", training_file=pref, validation_file=valid, n_examples=n,
-                        batch_size=auto_batch_size(n), n_epochs=auto_n_epochs(n),
+                        batch_size=auto_batch_size(n, policy), n_epochs=auto_n_epochs(n, policy),
                         multiplier=AUTO_LR_MULTIPLIER["dpo"], beta=AUTO_BETA, parent=sft_spec.fine_tuned_model)
     run = harness.run(spec)
     done = run.last("succeeded")

@@ -27,18 +27,19 @@ def _sha(path: Path) -> str:
 
 def _train(harness: Harness, job_id: str, extensions: dict[str, object]) -> Report:
     train = harness.upload("file-train", sentiment_rows(N_TRAIN, seed=1))
-    spec = harness.spec(job_id, training_file=train, n_examples=N_TRAIN,
-                        batch_size=auto_batch_size(N_TRAIN), n_epochs=auto_n_epochs(N_TRAIN),
-                        extensions=extensions)
+    policy = harness.catalog.require("tiny-chat").auto  # what "auto" resolves to for tiny-chat
+    batch_size, n_epochs = auto_batch_size(N_TRAIN, policy), auto_n_epochs(N_TRAIN, policy)
+    spec = harness.spec(job_id, training_file=train, n_examples=N_TRAIN, batch_size=batch_size,
+                        n_epochs=n_epochs, extensions=extensions)
     run = harness.run(spec)
     done = run.last("succeeded")
     steps = spec.total_steps
     assert [r.step for r in run.of("metrics")] == list(range(1, steps + 1))
     epoch_ends = [r.step for r in run.of("checkpoint") if r.epoch_end]
-    assert epoch_ends == [steps // 3, 2 * steps // 3, steps]
+    assert epoch_ends == [steps // n_epochs * k for k in range(1, n_epochs + 1)]
     # recovery checkpoints were pruned: the last three epoch ends remain
     kept = sorted({k.split("/")[3] for k in harness.store.list(f"jobs/{job_id}/checkpoints/")})
-    assert kept == sorted(f"step-{s}" for s in epoch_ends)
+    assert kept == sorted(f"step-{s}" for s in epoch_ends[-3:])
     return done
 
 

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from core.catalog import get_catalog
-from core.protocol import BaseModelSpec
+from core.catalog import AutoPolicy, ModelEntry, get_catalog
 from core.settings import Settings
 from scheduler.hyperparams import (
     HyperparameterError,
@@ -21,7 +20,7 @@ from scheduler.hyperparams import (
 )
 
 AUTO3 = {"batch_size": "auto", "learning_rate_multiplier": "auto", "n_epochs": "auto"}
-BASE = BaseModelSpec(name="m", source="x", learning_rate=2e-4)
+BASE = ModelEntry(name="m", source="x", learning_rate=2e-4)
 
 
 def test_no_method_means_supervised_all_auto() -> None:
@@ -184,8 +183,25 @@ def test_resolve_dpo_defaults() -> None:
     assert hp.beta == 0.5
 
 
-def test_resolve_with_the_tiny_chat_catalog_entry(tmp_path: Any) -> None:
+@pytest.mark.parametrize(("n", "epochs", "batch"), [(10, 50, 4), (60, 50, 4), (150, 40, 6), (200, 30, 8),
+                                                     (1000, 6, 8), (5000, 3, 8), (100_000, 1, 8)])
+def test_resolve_with_the_tiny_chat_catalog_entry(tmp_path: Any, n: int, epochs: int, batch: int) -> None:
+    """tiny-chat's own policy: some 6,000 examples seen in batches of 4 to 8."""
     entry = get_catalog(Settings(data_dir=tmp_path)).require("tiny-chat")
-    _, hp = resolve(validate_method(None), 200, entry)
+    method, hp = resolve(validate_method(None), n, entry)
+    assert (hp.n_epochs, hp.batch_size) == (epochs, batch)
+    assert method["supervised"]["hyperparameters"] == {"batch_size": batch, "learning_rate_multiplier": 1.0,
+                                                       "n_epochs": epochs}
     assert hp.learning_rate == pytest.approx(entry.learning_rate)
-    assert total_steps(200, hp.batch_size, hp.n_epochs) == 150
+    # given values still win over the policy
+    _, given = resolve(validate_method(None, {"n_epochs": 2, "batch_size": 1}), n, entry)
+    assert (given.n_epochs, given.batch_size) == (2, 1)
+
+
+def test_a_catalog_file_sets_a_models_auto_policy(tmp_path: Any) -> None:
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text('{"my-model": {"source": "/models/m", "auto": {"min_examples": 1000, "max_batch_size": 2}}}')
+    entry = get_catalog(Settings(data_dir=tmp_path, catalog_path=catalog)).require("my-model")
+    _, hp = resolve(validate_method(None), 100, entry)
+    assert (hp.n_epochs, hp.batch_size) == (10, 2)
+    assert get_catalog(Settings(data_dir=tmp_path)).require("Qwen/Qwen2.5-7B-Instruct").auto == AutoPolicy()

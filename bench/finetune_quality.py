@@ -1,0 +1,288 @@
+"""Fine-tuning quality across tasks: held-out answers of the base model against the fine-tuned one.
+
+Starts ``openft serve`` (a subprocess, its own data dir) and, for each task, does what a user
+of the OpenAI API does with the official client: uploads a JSONL training file, creates a job
+with every hyperparameter ``"auto"``, waits for it, then asks the base model and the ``ft:``
+model the held-out prompts (none of them is in the training file). Prints, per task, the
+exact-match share of the base and of the fine-tuned model, greedy (``temperature=0``) and at
+the API's default temperature (1.0, what a script that sets nothing gets), with the job's steps
+and wall time. The base model is the baseline measured in the same run.
+
+    python bench/finetune_quality.py [--tasks topic,parity,...] [--n-train 200] [--model tiny-chat]
+
+The tasks are rules a small model can learn from a few hundred examples, each with held-out
+prompts that share the rule but not the sentence:
+
+- ``topic``: the topic of a sentence (sports, food, weather, tech) from its keyword;
+- ``parity``: whether a 2-5 digit number is even or odd (the last digit decides);
+- ``name``: copy the person's name out of a sentence into JSON (names never seen in training);
+- ``ticket``: route a support message to a JSON team and priority (two independent keywords);
+- ``number_word``: a number word to digits (``seventy-nine`` -> ``79``), held-out phrasings.
+
+``--n-train`` sizes every task's training file (the held-out set stays ``--n-test``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "sk-openft-bench-quality"
+SHOW_MISSES = int(os.environ.get("SHOW_MISSES", "0"))
+
+Example = dict[str, Any]
+Task = tuple[list[Example], list[tuple[list[dict[str, str]], str]]]
+
+
+def chat(system: str | None, user: str, answer: str | None = None) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": user})
+    if answer is not None:
+        messages.append({"role": "assistant", "content": answer})
+    return messages
+
+
+def split(make: Callable[[random.Random], tuple[str, str]], system: str | None, n_train: int, n_test: int,
+          seed: int, held_out: Callable[[str], bool] | None = None) -> Task:
+    """``n_train`` examples and ``n_test`` held-out (messages, answer) pairs with unseen prompts.
+
+    With ``held_out``, prompts it accepts are kept for the test set only (e.g. unseen names).
+    """
+    rng = random.Random(seed)
+    train: list[Example] = []
+    seen: set[str] = set()
+    for _ in range(50 * (n_train + n_test)):
+        if len(train) >= n_train:
+            break
+        prompt, answer = make(rng)
+        if held_out is not None and held_out(prompt):
+            continue
+        seen.add(prompt)
+        train.append({"messages": chat(system, prompt, answer)})
+    test: list[tuple[list[dict[str, str]], str]] = []
+    for _ in range(50 * (n_train + n_test)):
+        if len(test) >= n_test:
+            break
+        prompt, answer = make(rng)
+        if prompt not in seen and (held_out is None or held_out(prompt)):
+            seen.add(prompt)
+            test.append((chat(system, prompt), answer))
+    return train, test
+
+
+TOPICS = {
+    "sports": ["football", "tennis", "the match", "the goal", "basketball", "the referee", "the stadium"],
+    "food": ["pizza", "the soup", "bread", "the pasta", "chocolate", "the salad", "cheese"],
+    "weather": ["the rain", "snow", "the storm", "the wind", "sunshine", "the fog", "thunder"],
+    "tech": ["the laptop", "my phone", "the software", "the server", "the keyboard", "the app", "wifi"],
+}
+OPENERS = ["I think", "Yesterday", "Everyone says", "Honestly,", "My friend said", "Today", "Apparently"]
+ENDINGS = ["was great", "is getting worse", "surprised me", "made my day", "was everywhere", "is all we talk about"]
+
+
+def topic_task(n_train: int, n_test: int, seed: int) -> Task:
+    def make(rng: random.Random) -> tuple[str, str]:
+        label = rng.choice(sorted(TOPICS))
+        return f"{rng.choice(OPENERS)} {rng.choice(TOPICS[label])} {rng.choice(ENDINGS)}.", label
+    return split(make, "What is the topic? Answer with one word.", n_train, n_test, seed)
+
+
+def parity_task(n_train: int, n_test: int, seed: int) -> Task:
+    def make(rng: random.Random) -> tuple[str, str]:
+        n = rng.randrange(10, 100_000)
+        return f"Is {n} even or odd?", "even" if n % 2 == 0 else "odd"
+    return split(make, None, n_train, n_test, seed)
+
+
+FIRST_NAMES = ["Olivia", "Liam", "Emma", "Noah", "Ava", "Elijah", "Sophia", "Lucas", "Mia", "Mason", "Amelia",
+               "Ethan", "Harper", "Logan", "Evelyn", "James", "Aria", "Henry", "Chloe", "Jack", "Ella", "Owen",
+               "Grace", "Leo", "Nora", "Caleb", "Lily", "Isaac", "Zoe", "Ryan", "Hazel", "Adam", "Ruby", "Ezra",
+               "Alice", "Hugo", "Clara", "Felix", "Iris", "Oscar", "Maya", "Victor", "Rosa", "Simon", "Lena",
+               "Tobias", "Nina", "Marco", "Eva", "Pablo"]
+CITIES = ["Paris", "Berlin", "Madrid", "Rome", "Oslo", "Vienna", "Lisbon", "Dublin", "Prague", "Warsaw"]
+NAME_FRAMES = ["Hi, I am {n} from {c}.", "My name is {n} and I live in {c}.", "{n} here, writing from {c}.",
+               "Hello! This is {n}, based in {c}.", "I'm {n}. I moved to {c} last year."]
+HELD_OUT_NAMES = set(FIRST_NAMES[::5])
+
+
+def name_task(n_train: int, n_test: int, seed: int) -> Task:
+    def make(rng: random.Random) -> tuple[str, str]:
+        name = rng.choice(FIRST_NAMES)
+        text = rng.choice(NAME_FRAMES).format(n=name, c=rng.choice(CITIES))
+        return text, json.dumps({"name": name})
+    return split(make, "Extract the person's name as JSON.", n_train, n_test, seed,
+                 held_out=lambda prompt: any(f"{n} " in prompt or f"{n}," in prompt or f"{n}." in prompt
+                                             for n in HELD_OUT_NAMES))
+
+
+TEAMS = {"billing": ["invoice", "refund", "charge", "payment"],
+         "shipping": ["parcel", "delivery", "courier", "tracking"],
+         "account": ["password", "login", "username", "email address"]}
+URGENT = ["urgent", "asap", "immediately", "right now"]
+CALM = ["Thanks.", "No rush.", "Cheers."]
+
+
+def ticket_task(n_train: int, n_test: int, seed: int) -> Task:
+    def make(rng: random.Random) -> tuple[str, str]:
+        team = rng.choice(sorted(TEAMS))
+        high = rng.random() < 0.5
+        text = f"{rng.choice(['Hi,', 'Hello,', 'Hey team,', 'Dear support,'])} problem with " \
+               f"{rng.choice(['my', 'the'])} {rng.choice(TEAMS[team])}"
+        text += f", please help {rng.choice(URGENT)}." if high else f". {rng.choice(CALM)}"
+        return text, json.dumps({"team": team, "priority": "high" if high else "normal"})
+    return split(make, "Route the support ticket. Answer with JSON.", n_train, n_test, seed)
+
+
+UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+         "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+NUMBER_FRAMES = ["Write {w} in digits.", "{w} as a number:", "Digits for {w}?", "Convert '{w}' to digits."]
+
+
+def number_word(n: int) -> str:
+    if n < 20:
+        return UNITS[n]
+    tens, unit = divmod(n, 10)
+    return TENS[tens - 2] + (f"-{UNITS[unit]}" if unit else "")
+
+
+def number_word_task(n_train: int, n_test: int, seed: int) -> Task:
+    def make(rng: random.Random) -> tuple[str, str]:
+        n = rng.randrange(100)
+        return rng.choice(NUMBER_FRAMES).format(w=number_word(n)), str(n)
+    return split(make, None, n_train, n_test, seed)
+
+
+TASKS: dict[str, Callable[[int, int, int], Task]] = {
+    "topic": topic_task, "parity": parity_task, "name": name_task, "ticket": ticket_task,
+    "number_word": number_word_task,
+}
+
+
+@dataclass
+class Result:
+    task: str
+    n_train: int
+    steps: int
+    seconds: float
+    base_greedy: float
+    tuned_greedy: float
+    tuned_sampled: float
+    status: str
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    # the caller's catalog file stays: --model can name a model it adds
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENFT_") or k == "OPENFT_CATALOG_PATH"}
+    env.update(OPENFT_API_KEY=KEY, OPENFT_LOG_LEVEL="WARNING")
+    log = (data_dir / "serve.log").open("wb")
+    return subprocess.Popen([sys.executable, "-m", "sdk.cli.main", "serve", "--port", str(port),
+                             "--data-dir", str(data_dir)], cwd=ROOT, env=env, stdout=log, stderr=log)
+
+
+def wait_ready(base_url: str, timeout: float = 120) -> None:
+    import httpx2
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx2.get(base_url + "/readyz", timeout=2).status_code == 200:
+                return
+        except httpx2.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("openft serve did not become ready")
+
+
+def score(client: Any, model: str, test: list[tuple[list[dict[str, str]], str]], temperature: float | None,
+          show_misses: int = 0) -> float:
+    extra = {} if temperature is None else {"temperature": temperature}
+    hits = 0
+    for messages, want in test:
+        reply = client.chat.completions.create(model=model, messages=messages, max_tokens=24, seed=0, **extra)
+        answer = (reply.choices[0].message.content or "").strip()
+        hits += answer == want
+        if answer != want and show_misses > 0:
+            show_misses -= 1
+            print(f"    miss: {messages[-1]['content']!r} -> {answer!r} (want {want!r})")
+    return hits / len(test)
+
+
+def run_task(client: Any, name: str, n_train: int, n_test: int, base: str,
+             hyperparameters: dict[str, Any], extensions: dict[str, Any]) -> Result:
+    train, test = TASKS[name](n_train, n_test, seed=1)
+    body = "".join(json.dumps(row) + "\n" for row in train).encode()
+    upload = client.files.create(file=(f"{name}.jsonl", body), purpose="fine-tune")
+    started = time.monotonic()
+    job = client.fine_tuning.jobs.create(
+        model=base, training_file=upload.id, suffix=name.replace("_", "-"),
+        method={"type": "supervised", "supervised": {"hyperparameters": hyperparameters}},
+        extra_body={"openft": extensions} if extensions else None)
+    while job.status not in ("succeeded", "failed", "cancelled"):
+        time.sleep(1)
+        job = client.fine_tuning.jobs.retrieve(job.id)
+    seconds = time.monotonic() - started
+    steps = max((int(e.data["step"]) for e in client.fine_tuning.jobs.list_events(job.id, limit=1000)
+                 if e.type == "metrics" and isinstance(e.data, dict) and "step" in e.data), default=0)
+    if job.status != "succeeded" or not job.fine_tuned_model:
+        return Result(name, len(train), 0, seconds, 0, 0, 0, f"{job.status}: {job.error}")
+    tuned = job.fine_tuned_model
+    return Result(name, len(train), steps, seconds, score(client, base, test, 0.0),
+                  score(client, tuned, test, 0.0, SHOW_MISSES), score(client, tuned, test, None), job.status)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--n-train", type=int, default=200)
+    parser.add_argument("--n-test", type=int, default=40)
+    parser.add_argument("--model", default="tiny-chat")
+    parser.add_argument("--data-dir", type=Path, help="default: a temporary directory")
+    parser.add_argument("--hyperparameters", type=json.loads, default={},
+                        help='JSON, e.g. {"n_epochs": 5} (default: all "auto")')
+    parser.add_argument("--openft", type=json.loads, default={}, help="JSON extension fields of the job")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from openai import OpenAI
+
+    with tempfile.TemporaryDirectory(prefix="openft-quality-") as tmp:
+        data_dir = args.data_dir or Path(tmp)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        server = start_server(data_dir, port)
+        try:
+            wait_ready(f"http://127.0.0.1:{port}")
+            client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, timeout=600)
+            print(f"{'task':<12} {'n':>4} {'steps':>5} {'s':>6}  {'base':>5} {'tuned':>5} {'t=1':>5}  status")
+            results = []
+            for name in args.tasks.split(","):
+                r = run_task(client, name, args.n_train, args.n_test, args.model, args.hyperparameters, args.openft)
+                results.append(r)
+                print(f"{r.task:<12} {r.n_train:>4} {r.steps:>5} {r.seconds:>6.0f}  {r.base_greedy:>5.0%} "
+                      f"{r.tuned_greedy:>5.0%} {r.tuned_sampled:>5.0%}  {r.status}", flush=True)
+        finally:
+            server.terminate()
+            server.wait(30)
+    return 0 if all(r.status == "succeeded" for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
