@@ -91,3 +91,20 @@ def print_fields(obj: Any, fields: Sequence[Column], out: IO[str] | None = None)
             value = json.dumps(to_jsonable(value), ensure_ascii=False)
         out.write(f"{name.ljust(width)}  {value}\n")
     out.flush()
+
+
+def show(as_json: bool, obj: Any, *, table: Sequence[Column] | None = None, fields: Sequence[Column] | None = None,
+         text: str | None = None, rows: Iterable[Any] | None = None) -> None:
+    """Print ``obj`` for a command: the JSON document with ``--json``, otherwise for people.
+
+    For people: a table of ``rows`` (default ``obj``) with ``table`` columns, a ``name: value``
+    block with ``fields``, or the line ``text``.
+    """
+    if as_json:
+        print_json(obj)
+    elif table is not None:
+        print_table(obj if rows is None else rows, table)
+    elif fields is not None:
+        print_fields(obj, fields)
+    else:
+        print(text if text is not None else obj)

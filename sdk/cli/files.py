@@ -11,7 +11,7 @@ from openai.types import FileObject
 
 from sdk._client import Client
 from sdk.cli._common import EXIT_OK, make_client
-from sdk.cli._output import Column, fmt_bytes, fmt_time, print_fields, print_json, print_table
+from sdk.cli._output import Column, fmt_bytes, fmt_time, print_json, show
 
 #: above this size ``upload`` goes through the multipart Uploads API instead of one request
 CHUNKED_THRESHOLD = 256 * 1024 * 1024
@@ -45,10 +45,7 @@ def upload_file(client: Client, path: Path, purpose: str) -> FileObject:
 def _upload(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         file = upload_file(client, Path(args.path), args.purpose)
-    if args.json:
-        print_json(file)
-    else:
-        print_fields(file, FIELDS)
+    show(args.json, file, fields=FIELDS)
     return EXIT_OK
 
 
@@ -59,20 +56,14 @@ def _list(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         page = client.files.list(**kwargs)
         files = list(page) if args.all else page.data
-    if args.json:
-        print_json(files)
-    else:
-        print_table(files, COLUMNS)
+    show(args.json, files, table=COLUMNS)
     return EXIT_OK
 
 
 def _get(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         file = client.files.retrieve(args.file_id)
-    if args.json:
-        print_json(file)
-    else:
-        print_fields(file, FIELDS)
+    show(args.json, file, fields=FIELDS)
     return EXIT_OK
 
 
@@ -94,10 +85,7 @@ def _download(args: argparse.Namespace) -> int:
 def _delete(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         deleted = client.files.delete(args.file_id)
-    if args.json:
-        print_json(deleted)
-    else:
-        print(f"deleted {deleted.id}" if deleted.deleted else f"not deleted: {deleted.id}")
+    show(args.json, deleted, text=f"deleted {deleted.id}" if deleted.deleted else f"not deleted: {deleted.id}")
     return EXIT_OK
 
 

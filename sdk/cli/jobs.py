@@ -12,7 +12,7 @@ from openai.types.fine_tuning import FineTuningJob
 
 from sdk._client import Client
 from sdk.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, make_client
-from sdk.cli._output import Column, fmt_time, print_fields, print_json, print_table
+from sdk.cli._output import Column, fmt_time, print_json, show
 from sdk.cli.files import upload_file
 
 COLUMNS: list[Column] = [
@@ -126,10 +126,7 @@ def _create(args: argparse.Namespace) -> int:
         kwargs.update({k: v for k, v in optional.items() if v is not None})
         job = client.fine_tuning.jobs.create(**kwargs, extra_body=extra_body)
         if not args.wait:
-            if args.json:
-                print_json(job)
-            else:
-                print_fields(job, FIELDS)
+            show(args.json, job, fields=FIELDS)
             return EXIT_OK
         if not args.json:
             print(f"created {job.id}")
@@ -140,20 +137,14 @@ def _list(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         page = client.fine_tuning.jobs.list(limit=args.limit)
         jobs = list(page) if args.all else page.data
-    if args.json:
-        print_json(jobs)
-    else:
-        print_table(jobs, COLUMNS)
+    show(args.json, jobs, table=COLUMNS)
     return EXIT_OK
 
 
 def _get(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         job = client.fine_tuning.jobs.retrieve(args.job_id)
-    if args.json:
-        print_json(job)
-    else:
-        print_fields(job, FIELDS)
+    show(args.json, job, fields=FIELDS)
     return EXIT_OK
 
 
@@ -161,10 +152,7 @@ def _action(name: str) -> Any:
     def run(args: argparse.Namespace) -> int:
         with make_client(args) as client:
             job = getattr(client.fine_tuning.jobs, name)(args.job_id)
-        if args.json:
-            print_json(job)
-        else:
-            print(f"{job.id}: {job.status}")
+        show(args.json, job, text=f"{job.id}: {job.status}")
         return EXIT_OK
 
     run.__doc__ = f"``jobs {name} ID``"
@@ -175,20 +163,14 @@ def _events(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         page = client.fine_tuning.jobs.list_events(args.job_id, limit=args.limit)
         events = list(page) if args.all else page.data
-    if args.json:
-        print_json(events)
-    else:
-        print_table(list(reversed(events)), EVENT_COLUMNS)  # oldest first reads like a log
+    show(args.json, events, table=EVENT_COLUMNS, rows=list(reversed(events)))  # oldest first reads like a log
     return EXIT_OK
 
 
 def _checkpoints(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         checkpoints = client.fine_tuning.jobs.checkpoints.list(args.job_id).data
-    if args.json:
-        print_json(checkpoints)
-    else:
-        print_table(checkpoints, CHECKPOINT_COLUMNS)
+    show(args.json, checkpoints, table=CHECKPOINT_COLUMNS)
     return EXIT_OK
 
 

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from sdk.cli._common import EXIT_OK, make_client
-from sdk.cli._output import Column, fmt_time, print_fields, print_json, print_table
+from sdk.cli._output import Column, fmt_time, print_json, show
 
 COLUMNS: list[Column] = [
     ("ID", lambda m: m.id),
@@ -18,30 +18,21 @@ COLUMNS: list[Column] = [
 def _list(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         models = client.models.list().data
-    if args.json:
-        print_json(models)
-    else:
-        print_table(models, COLUMNS)
+    show(args.json, models, table=COLUMNS)
     return EXIT_OK
 
 
 def _get(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         model = client.models.retrieve(args.model)
-    if args.json:
-        print_json(model)
-    else:
-        print_fields(model, COLUMNS)
+    show(args.json, model, fields=COLUMNS)
     return EXIT_OK
 
 
 def _delete(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         deleted = client.models.delete(args.model)
-    if args.json:
-        print_json(deleted)
-    else:
-        print(f"deleted {deleted.id}" if deleted.deleted else f"not deleted: {deleted.id}")
+    show(args.json, deleted, text=f"deleted {deleted.id}" if deleted.deleted else f"not deleted: {deleted.id}")
     return EXIT_OK
 
 
