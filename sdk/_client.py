@@ -10,7 +10,7 @@ itself.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx2
 import openai
@@ -26,7 +26,40 @@ from sdk.resources.models import AsyncModels, Models
 DEFAULT_TIMEOUT = httpx2.Timeout(600.0, connect=10.0)
 
 
-class Client:
+OpenAIT = TypeVar("OpenAIT", openai.OpenAI, openai.AsyncOpenAI)
+
+
+class _ClientBase(Generic[OpenAIT]):
+    """What both clients share: the wrapped official client, built from openft's defaults."""
+
+    _openai_class: type[OpenAIT]
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float | httpx2.Timeout | None = DEFAULT_TIMEOUT,
+        default_headers: Mapping[str, str] | None = None,
+        **openai_kwargs: Any,
+    ) -> None:
+        self.openai: OpenAIT = self._openai_class(
+            base_url=resolve_base_url(base_url),
+            api_key=resolve_api_key(api_key),
+            timeout=timeout,
+            default_headers=default_headers,
+            **openai_kwargs,
+        )
+
+    @property
+    def base_url(self) -> str:
+        return str(self.openai.base_url)
+
+    def __repr__(self) -> str:
+        return f"<openft.{type(self).__name__} base_url={self.base_url!r}>"
+
+
+class Client(_ClientBase[openai.OpenAI]):
     """Synchronous openft client.
 
     ``base_url`` and ``api_key`` default to ``$OPENFT_BASE_URL`` and ``$OPENFT_API_KEY`` (see
@@ -38,26 +71,7 @@ class Client:
     >>> client.jobs.wait(job.id, progress=True).fine_tuned_model
     """
 
-    def __init__(
-        self,
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        timeout: float | httpx2.Timeout | None = DEFAULT_TIMEOUT,
-        default_headers: Mapping[str, str] | None = None,
-        **openai_kwargs: Any,
-    ) -> None:
-        self.openai = openai.OpenAI(
-            base_url=resolve_base_url(base_url),
-            api_key=resolve_api_key(api_key),
-            timeout=timeout,
-            default_headers=default_headers,
-            **openai_kwargs,
-        )
-
-    @property
-    def base_url(self) -> str:
-        return str(self.openai.base_url)
+    _openai_class = openai.OpenAI
 
     @cached_property
     def files(self) -> Files:
@@ -99,33 +113,11 @@ class Client:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        return f"<openft.Client base_url={self.base_url!r}>"
 
-
-class AsyncClient:
+class AsyncClient(_ClientBase[openai.AsyncOpenAI]):
     """Asynchronous twin of :class:`Client` (wraps ``openai.AsyncOpenAI``)."""
 
-    def __init__(
-        self,
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        timeout: float | httpx2.Timeout | None = DEFAULT_TIMEOUT,
-        default_headers: Mapping[str, str] | None = None,
-        **openai_kwargs: Any,
-    ) -> None:
-        self.openai = openai.AsyncOpenAI(
-            base_url=resolve_base_url(base_url),
-            api_key=resolve_api_key(api_key),
-            timeout=timeout,
-            default_headers=default_headers,
-            **openai_kwargs,
-        )
-
-    @property
-    def base_url(self) -> str:
-        return str(self.openai.base_url)
+    _openai_class = openai.AsyncOpenAI
 
     @cached_property
     def files(self) -> AsyncFiles:
@@ -159,6 +151,3 @@ class AsyncClient:
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.close()
-
-    def __repr__(self) -> str:
-        return f"<openft.AsyncClient base_url={self.base_url!r}>"
