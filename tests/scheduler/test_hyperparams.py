@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from core.catalog import AutoPolicy, ModelEntry, get_catalog
+from core.catalog import AutoPolicy, CatalogError, ModelEntry, get_catalog
 from core.settings import Settings
 from scheduler.hyperparams import (
     HyperparameterError,
@@ -205,3 +205,6 @@ def test_a_catalog_file_sets_a_models_auto_policy(tmp_path: Any) -> None:
     _, hp = resolve(validate_method(None), 100, entry)
     assert (hp.n_epochs, hp.batch_size) == (10, 2)
     assert get_catalog(Settings(data_dir=tmp_path)).require("Qwen/Qwen2.5-7B-Instruct").auto == AutoPolicy()
+    catalog.write_text('{"my-model": {"source": "/models/m", "auto": {"min_batch_size": 16, "max_batch_size": 8}}}')
+    with pytest.raises(CatalogError, match="min_batch_size"):
+        get_catalog(Settings(data_dir=tmp_path, catalog_path=catalog))
