@@ -241,15 +241,25 @@ def test_chat_answers_one_prompt_and_piped_lines(
     import json
 
     model = fine_tuned_model(run)
-    code, out = cli("chat", "-m", model, "-p", "question 3", "--max-tokens", "8", "--json")
+
+    def greedy(prompt: str) -> str:
+        return run.client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": prompt}], temperature=0, max_tokens=8,
+        ).choices[0].message.content or ""
+
+    # a training prompt the briefly trained model answers with some text (a few may get the
+    # end-of-turn token first); the streamed CLI answer must be exactly that text
+    prompt, expected = next((p, a) for p in (f"question {i}" for i in range(N_TRAIN)) if (a := greedy(p)))
+    code, out = cli("chat", "-m", model, "-p", prompt, "--temperature", "0", "--max-tokens", "8", "--json")
     assert code == 0
     first = json.loads(out)
-    assert first["model"] == model and first["prompt"] == "question 3" and first["answer"]
+    assert first == {"model": model, "prompt": prompt, "answer": expected}
 
-    monkeypatch.setattr("sys.stdin", io.StringIO("question 1\n\nquestion 2\n"))
-    code, out = cli("chat", "-m", model, "--max-tokens", "8")
+    # piped lines: one answer line per non-blank input line (the blank one is skipped)
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{prompt}\n\nquestion 2\n"))
+    code, out = cli("chat", "-m", model, "--temperature", "0", "--max-tokens", "8")
     assert code == 0
-    assert len([line for line in out.splitlines() if line.strip()]) >= 2  # one answer per prompt
+    assert out.split("\n") == [expected, greedy("question 2"), ""]
 
 
 def test_list_then_delete_the_model(run: Run, cli: Callable[..., tuple[int, str]]) -> None:
