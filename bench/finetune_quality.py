@@ -54,8 +54,8 @@ def chat(system: str | None, user: str, answer: str | None = None) -> list[dict[
     return messages
 
 
-def split(make: Callable[[random.Random], tuple[str, str]], system: str | None, n_train: int, n_test: int,
-          seed: int, held_out: Callable[[str], bool] | None = None) -> Task:
+def train_and_held_out(make: Callable[[random.Random], tuple[str, str]], system: str | None, n_train: int,
+                       n_test: int, seed: int, held_out: Callable[[str], bool] | None = None) -> Task:
     """``n_train`` examples and ``n_test`` held-out (messages, answer) pairs with unseen prompts.
 
     With ``held_out``, prompts it accepts are kept for the test set only (e.g. unseen names).
@@ -96,14 +96,14 @@ def topic_task(n_train: int, n_test: int, seed: int) -> Task:
     def make(rng: random.Random) -> tuple[str, str]:
         label = rng.choice(sorted(TOPICS))
         return f"{rng.choice(OPENERS)} {rng.choice(TOPICS[label])} {rng.choice(ENDINGS)}.", label
-    return split(make, "What is the topic? Answer with one word.", n_train, n_test, seed)
+    return train_and_held_out(make, "What is the topic? Answer with one word.", n_train, n_test, seed)
 
 
 def parity_task(n_train: int, n_test: int, seed: int) -> Task:
     def make(rng: random.Random) -> tuple[str, str]:
         n = rng.randrange(10, 100_000)
         return f"Is {n} even or odd?", "even" if n % 2 == 0 else "odd"
-    return split(make, None, n_train, n_test, seed)
+    return train_and_held_out(make, None, n_train, n_test, seed)
 
 
 FIRST_NAMES = ["Olivia", "Liam", "Emma", "Noah", "Ava", "Elijah", "Sophia", "Lucas", "Mia", "Mason", "Amelia",
@@ -122,9 +122,9 @@ def name_task(n_train: int, n_test: int, seed: int) -> Task:
         name = rng.choice(FIRST_NAMES)
         text = rng.choice(NAME_FRAMES).format(n=name, c=rng.choice(CITIES))
         return text, json.dumps({"name": name})
-    return split(make, "Extract the person's name as JSON.", n_train, n_test, seed,
-                 held_out=lambda prompt: any(f"{n} " in prompt or f"{n}," in prompt or f"{n}." in prompt
-                                             for n in HELD_OUT_NAMES))
+    return train_and_held_out(make, "Extract the person's name as JSON.", n_train, n_test, seed,
+                              held_out=lambda prompt: any(f"{n} " in prompt or f"{n}," in prompt
+                                                          or f"{n}." in prompt for n in HELD_OUT_NAMES))
 
 
 TEAMS = {"billing": ["invoice", "refund", "charge", "payment"],
@@ -142,7 +142,7 @@ def ticket_task(n_train: int, n_test: int, seed: int) -> Task:
                f"{rng.choice(['my', 'the'])} {rng.choice(TEAMS[team])}"
         text += f", please help {rng.choice(URGENT)}." if high else f". {rng.choice(CALM)}"
         return text, json.dumps({"team": team, "priority": "high" if high else "normal"})
-    return split(make, "Route the support ticket. Answer with JSON.", n_train, n_test, seed)
+    return train_and_held_out(make, "Route the support ticket. Answer with JSON.", n_train, n_test, seed)
 
 
 UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
@@ -162,7 +162,7 @@ def number_word_task(n_train: int, n_test: int, seed: int) -> Task:
     def make(rng: random.Random) -> tuple[str, str]:
         n = rng.randrange(100)
         return rng.choice(NUMBER_FRAMES).format(w=number_word(n)), str(n)
-    return split(make, None, n_train, n_test, seed)
+    return train_and_held_out(make, None, n_train, n_test, seed)
 
 
 TASKS: dict[str, Callable[[int, int, int], Task]] = {
