@@ -11,7 +11,7 @@ from openai.types import FileObject
 
 from sdk._client import Client
 from sdk.cli._common import EXIT_OK, make_client
-from sdk.cli._output import Column, fmt_bytes, fmt_time, print_json, show
+from sdk.cli._output import Column, fmt_bytes, fmt_time, show
 
 #: above this size ``upload`` goes through the multipart Uploads API instead of one request
 CHUNKED_THRESHOLD = 256 * 1024 * 1024
@@ -75,10 +75,7 @@ def _download(args: argparse.Namespace) -> int:
             sys.stdout.buffer.flush()
             return EXIT_OK
         response.stream_to_file(args.output)
-    if args.json:
-        print_json({"id": args.file_id, "path": str(Path(args.output).resolve())})
-    else:
-        print(f"wrote {args.output}")
+    show(args.json, {"id": args.file_id, "path": str(Path(args.output).resolve())}, text=f"wrote {args.output}")
     return EXIT_OK
 
 

@@ -188,10 +188,8 @@ def _plot(args: argparse.Namespace) -> int:
         print(f"error: job {args.job_id} has no loss values yet", file=sys.stderr)
         return EXIT_USAGE
     path = plotting.render(curves, args.output)
-    if args.json:
-        print_json({"job_id": args.job_id, "path": str(path.resolve()), "series": curves.series})
-    else:
-        print(f"wrote {path}")
+    show(args.json, {"job_id": args.job_id, "path": str(path.resolve()), "series": curves.series},
+         text=f"wrote {path}")
     return EXIT_OK
 
 

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from sdk.cli._common import EXIT_OK, make_client
-from sdk.cli._output import Column, fmt_time, print_json, show
+from sdk.cli._output import Column, fmt_time, show
 
 COLUMNS: list[Column] = [
     ("ID", lambda m: m.id),
@@ -39,11 +39,8 @@ def _delete(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         path = client.models.export(args.model, format=args.format, dest=args.output, extract=args.extract)
-    if args.json:
-        print_json({"model": args.model, "format": args.format, "path": str(path.resolve()),
-                    "extracted": args.extract})
-    else:
-        print(f"wrote {path}")
+    report = {"model": args.model, "format": args.format, "path": str(path.resolve()), "extracted": args.extract}
+    show(args.json, report, text=f"wrote {path}")
     return EXIT_OK
 
 
