@@ -193,13 +193,13 @@ def auto_n_epochs(n_examples: int, policy: AutoPolicy = OPENAI_POLICY) -> int:
         n_epochs = min(policy.max_epochs, policy.min_examples // max(1, n_examples))
     elif n_examples * TARGET_EPOCHS > policy.max_examples:
         n_epochs = max(MIN_EPOCHS, policy.max_examples // n_examples)
-    return max(MIN_EPOCHS, n_epochs)
+    return n_epochs
 
 
 def auto_batch_size(n_examples: int, policy: AutoPolicy = OPENAI_POLICY) -> int:
     """About ``policy.steps_per_epoch`` steps per epoch, within the policy's batch-size bounds."""
     wanted = round(n_examples / policy.steps_per_epoch)
-    return max(MIN_BATCH_SIZE, policy.min_batch_size, min(policy.max_batch_size, wanted))
+    return max(policy.min_batch_size, min(policy.max_batch_size, wanted))
 
 
 def total_steps(n_examples: int, batch_size: int, n_epochs: int) -> int:
