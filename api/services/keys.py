@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from core import ids
-from core.db import session_scope
+from core.db import SchemaOutOfDate, make_engine, require_current_schema, session_scope, upgrade
 from core.settings import Settings
 from core.tables import ApiKey, Project
 
@@ -65,6 +66,59 @@ def create_key(engine: Engine, project_id: str, admin: bool = False) -> str:
     with session_scope(engine) as session:
         add_key(session, key, project_id, admin=admin)
     return key
+
+
+class KeyCommandError(Exception):
+    """``openft keys create`` cannot do what was asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A new plain key, and the warnings to show with it (e.g. a database created just now)."""
+
+    key: str
+    warnings: tuple[str, ...] = ()
+
+
+def issue_key(settings: Settings, project_id: str, *, admin: bool = False) -> IssuedKey:
+    """``openft keys create``: a new key in the database ``settings`` point at.
+
+    The key is only useful if a server reads the same database, so a SQLite database that does
+    not exist yet is created only when the data directory was chosen (``--data-dir`` or
+    ``OPENFT_DATA_DIR``), with a warning; otherwise :class:`KeyCommandError` says where it
+    looked. PostgreSQL must already have the current schema (``openft db upgrade``).
+    """
+    try:
+        validate_project_id(project_id)
+    except ValueError as exc:
+        raise KeyCommandError(str(exc)) from None
+    warnings: list[str] = []
+    if settings.database_url is None:
+        db_file = (Path(settings.data_dir) / "openft.db").resolve()
+        if not db_file.exists():
+            if "data_dir" not in settings.model_fields_set:
+                raise KeyCommandError(
+                    f"no openft database at {db_file}; pass --data-dir (the directory `openft serve` "
+                    "uses) or set OPENFT_DATA_DIR or OPENFT_DATABASE_URL"
+                )
+            warnings.append(
+                f"no openft database existed at {db_file}; created a new one. Only a server started with "
+                f"--data-dir {db_file.parent} accepts this key"
+            )
+            db_file.parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings)
+    try:
+        if engine.dialect.name == "sqlite":
+            upgrade(engine)
+        else:
+            require_current_schema(engine)
+        return IssuedKey(create_key(engine, project_id, admin=admin), tuple(warnings))
+    except SchemaOutOfDate as exc:
+        raise KeyCommandError(str(exc)) from None
+    except OperationalError as exc:
+        raise KeyCommandError(f"cannot reach the database: {exc.orig}") from None
+    finally:
+        engine.dispose()
 
 
 def resolve_key(session: Session, key: str) -> Caller | None:

@@ -41,6 +41,7 @@ def register(sub: Any) -> None:
     p = keys.add_parser("create", help="print a new API key for a project")
     p.add_argument("--project", required=True)
     p.add_argument("--admin", action="store_true")
+    p.add_argument("--data-dir", type=Path, help="the data directory of the server (default ./openft-data)")
     p.set_defaults(func=cmd_keys_create)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_cmd", required=True)
@@ -185,17 +186,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
-    """Print a new key; SQLite databases are migrated first (embedded mode)."""
-    from api.services.keys import create_key
-    from core.db import make_engine, require_current_schema, upgrade
+    """Print a new key; warnings and errors go to stderr (see ``api.services.keys.issue_key``)."""
+    from api.services.keys import KeyCommandError, issue_key
 
-    settings = _settings(args)
-    engine = make_engine(settings)
-    if engine.dialect.name == "sqlite":
-        upgrade(engine)
-    else:
-        require_current_schema(engine)
-    print(create_key(engine, args.project, admin=args.admin))
+    try:
+        issued = issue_key(_settings(args), args.project, admin=args.admin)
+    except KeyCommandError as exc:
+        print(f"openft keys create: {exc}", file=sys.stderr)
+        return 2
+    for warning in issued.warnings:
+        print(f"openft keys create: warning: {warning}", file=sys.stderr)
+    print(issued.key)
     return 0
 
 

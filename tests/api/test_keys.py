@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -10,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from api.services.keys import create_key, ensure_bootstrap_key, resolve_key, validate_project_id
+from core.db import make_engine
 from core.ids import hash_key
 from core.settings import Settings
 from core.tables import ApiKey, Project
@@ -62,3 +64,51 @@ def test_bootstrap_from_environment(settings: Settings, engine: Engine) -> None:
         assert caller is not None and caller.project_id == "default" and caller.admin
         assert len(session.exec(select(ApiKey)).all()) == 1
     assert not (settings.data_dir / "api_key").exists()
+
+
+# --- `openft keys create` -----------------------------------------------------------------------
+def _keys_create(monkeypatch: pytest.MonkeyPatch, cwd: Path, *argv: str) -> int:
+    from sdk.cli.main import main
+
+    for name in ("OPENFT_DATA_DIR", "OPENFT_DATABASE_URL", "OPENFT_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(cwd)
+    return main(["keys", "create", *argv])
+
+
+def test_keys_create_refuses_to_invent_a_default_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _keys_create(monkeypatch, tmp_path, "--project", "team-a") == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "no openft database at" in err and "--data-dir" in err
+    assert not (tmp_path / "openft-data").exists()
+
+
+def test_keys_create_with_data_dir_writes_where_the_server_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "srv"
+    assert _keys_create(monkeypatch, tmp_path, "--project", "team-a", "--data-dir", str(data)) == 0
+    out, err = capsys.readouterr()
+    key = out.strip()
+    assert "warning: no openft database existed" in err and str(data.resolve()) in err
+    engine = make_engine(Settings(data_dir=data))
+    with Session(engine) as session:
+        caller = resolve_key(session, key)
+        assert caller is not None and (caller.project_id, caller.admin) == ("team-a", False)
+    # the database exists now: a second key comes without a warning
+    assert _keys_create(monkeypatch, tmp_path, "--project", "team-a", "--admin", "--data-dir", str(data)) == 0
+    out, err = capsys.readouterr()
+    assert "warning" not in err and out.strip() != key
+    engine.dispose()
+
+
+def test_keys_create_bad_project_is_a_clean_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = _keys_create(monkeypatch, tmp_path, "--project", "bad:id", "--data-dir", str(tmp_path / "d"))
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.startswith("openft keys create: invalid project id 'bad:id'") and "Traceback" not in err
+    assert not (tmp_path / "d").exists()
