@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import AsyncIterator
+from typing import Final
 
 from anyio import to_thread
 from sqlalchemy import update
@@ -92,13 +94,44 @@ def _claim(session: Session, upload_id: str, **values: object) -> bool:
     return bool(session.exec(stmt).rowcount)
 
 
+_JSONL_TYPES: Final = (
+    "text/jsonl", "application/jsonl", "application/jsonlines", "application/x-jsonlines",
+    "application/x-ndjson", "application/ndjson", "application/json", "text/plain",
+)
+_IMAGE_TYPES: Final = ("image/png", "image/jpeg", "image/gif", "image/webp")
+MIME_TYPES_BY_PURPOSE: Final[dict[str, tuple[str, ...]]] = {
+    "fine-tune": _JSONL_TYPES, "batch": _JSONL_TYPES, "evals": _JSONL_TYPES, "vision": _IMAGE_TYPES,
+}
+"""The MIME types an upload of each purpose may declare; purposes not listed take any type."""
+_MIME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+
+
+def check_mime_type(purpose: str, mime_type: str) -> str:
+    """``mime_type`` when it is a MIME type that fits ``purpose`` (parameters such as
+    ``; charset=utf-8`` ignored), else :class:`InvalidRequest` naming ``mime_type``."""
+    essence = mime_type.split(";", 1)[0].strip().lower()
+    if not _MIME_RE.match(essence):
+        raise InvalidRequest(f"Invalid value for 'mime_type': {mime_type!r} is not a MIME type.",
+                             param="mime_type", code="invalid_value")
+    allowed = MIME_TYPES_BY_PURPOSE.get(purpose)
+    if allowed is not None and essence not in allowed:
+        raise InvalidRequest(
+            f"Invalid value for 'mime_type': {mime_type!r} is not supported for purpose '{purpose}'. "
+            "Supported types: " + ", ".join(allowed) + ".",
+            param="mime_type", code="invalid_value",
+        )
+    return mime_type
+
+
 def create_upload(session: Session, settings: Settings, project_id: str, body: UploadCreate) -> Upload:
-    """Open an upload of ``body.bytes`` bytes; 413 above ``settings.max_upload_bytes``."""
+    """Open an upload of ``body.bytes`` bytes; 413 above ``settings.max_upload_bytes``, 400 for a
+    ``mime_type`` that does not fit the purpose."""
     limit, ttl = settings.max_upload_bytes, settings.upload_ttl_seconds
     if body.bytes > limit:
         raise TooLarge(f"Upload is too large: {body.bytes} bytes declared, the limit is {limit} bytes.",
                        param="bytes")
     filename = clean_filename(body.filename, param="filename")
+    check_mime_type(body.purpose, body.mime_type)
     created = now()
     row = UploadRow(
         id=ids.upload_id(), project_id=project_id, filename=filename, purpose=body.purpose,

@@ -157,3 +157,24 @@ def test_concurrent_completes_make_one_file(client: openai.OpenAI, engine: Engin
     assert outcomes.count("completed") == 1 and outcomes.count("refused") == 3
     assert row_counts(engine)["files"] == 1
     assert [k for k in store_leftovers(store)] == [f"files/{client.files.list().data[0].id}"]
+
+
+@pytest.mark.parametrize(("purpose", "mime_type"), [("fine-tune", "image/png"), ("batch", "application/pdf"),
+                                                    ("vision", "text/jsonl"), ("user_data", "not a type")])
+def test_mime_type_must_fit_the_purpose(client: openai.OpenAI, engine: Engine, purpose: str,
+                                        mime_type: str) -> None:
+    with pytest.raises(openai.BadRequestError) as err:
+        client.uploads.create(bytes=10, filename="d", mime_type=mime_type, purpose=purpose)  # type: ignore[arg-type]
+    assert err.value.status_code == 400
+    body = err.value.body
+    assert isinstance(body, dict) and body["param"] == "mime_type" and body["code"] == "invalid_value"
+    assert repr(mime_type) in body["message"]
+    assert row_counts(engine)["uploads"] == 0
+
+
+@pytest.mark.parametrize(("purpose", "mime_type"), [("fine-tune", "text/jsonl"), ("fine-tune", "application/jsonl"),
+                                                    ("fine-tune", "text/plain; charset=utf-8"),
+                                                    ("vision", "image/png"), ("user_data", "application/pdf")])
+def test_mime_types_that_fit_are_accepted(client: openai.OpenAI, purpose: str, mime_type: str) -> None:
+    u = client.uploads.create(bytes=10, filename="d", mime_type=mime_type, purpose=purpose)  # type: ignore[arg-type]
+    assert u.status == "pending" and u.purpose == purpose
