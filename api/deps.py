@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from api.errors import PermissionDenied, Unauthorized
+from api.errors import Unauthorized
 from api.services.keys import Caller, resolve_key
 from api.state import AppState
 from core.db import session_scope
@@ -36,10 +35,6 @@ def get_settings(state: StateDep) -> Settings:
     return state.settings
 
 
-def get_engine(state: StateDep) -> Engine:
-    return state.engine
-
-
 def get_store(state: StateDep) -> Store:
     return state.store
 
@@ -51,7 +46,6 @@ def get_session(state: StateDep) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-EngineDep = Annotated[Engine, Depends(get_engine)]
 StoreDep = Annotated[Store, Depends(get_store)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
@@ -86,12 +80,4 @@ def get_project(caller: CallerDep) -> str:
     return caller.project_id
 
 
-def require_admin(caller: CallerDep) -> Caller:
-    """The caller, if its key is an admin key; 403 otherwise."""
-    if not caller.admin:
-        raise PermissionDenied("This operation needs an admin API key.")
-    return caller
-
-
 ProjectDep = Annotated[str, Depends(get_project)]
-AdminDep = Annotated[Caller, Depends(require_admin)]

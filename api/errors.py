@@ -7,7 +7,6 @@ Exception tree (services raise these; they never raise HTTP exceptions)::
     ├── Unauthorized              401 invalid_request_error, code invalid_api_key
     ├── PermissionDenied          403 permission_error
     ├── NotFound                  404 invalid_request_error
-    ├── Conflict                  409 invalid_request_error   (never after a create committed)
     ├── TooLarge                  413 invalid_request_error, code file_too_large
     └── ServiceUnavailable        503 server_error            (a dependency is down)
 
@@ -100,12 +99,6 @@ class NotFound(APIError):
     def object(cls, kind: str, object_id: str, param: str = "id") -> NotFound:
         """``No such File object: file-…`` as OpenAI words it."""
         return cls(f"No such {kind} object: {object_id}", param=param)
-
-
-class Conflict(APIError):
-    """409: a concurrent change won; only for requests that changed nothing."""
-
-    status = 409
 
 
 class TooLarge(APIError):

@@ -149,10 +149,10 @@ def run_ours(shape: str, n: int) -> dict[str, Any]:
     load_s = time.time() - t0
     from transformers.trainer_callback import PrinterCallback
 
-    from gpu_worker import fast
+    from gpu_worker.recompute import decoder_layers
 
     trainer.remove_callback(PrinterCallback)
-    layers = fast.decoder_layers(trainer.model)
+    layers = decoder_layers(trainer.model)
     extra = {"attention": trainer.model.config._attn_implementation,
              "recomputed_layers": sum(1 for x in layers if x.gradient_checkpointing), "layers": len(layers)}
     return _train(trainer, "ours", shape, ntok, load_s, extra)

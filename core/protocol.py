@@ -39,9 +39,9 @@ def results_key(job_id: str) -> str:
     return f"jobs/{job_id}/results.csv"
 
 
-def result_key(job_id: str) -> str:
+def succeeded_report_key(job_id: str) -> str:
     """The final :class:`Report` of kind ``succeeded``, also kept in the store for reconciliation."""
-    return f"jobs/{job_id}/result.json"
+    return f"jobs/{job_id}/succeeded_report.json"
 
 
 def model_prefix(model_id: str) -> str:

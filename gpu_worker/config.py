@@ -173,7 +173,7 @@ def trainer_kwargs(plan: TrainPlan, output_dir: Path) -> dict[str, Any]:
         bf16=cuda and plan.dtype == "bfloat16",
         fp16=False,
         use_cpu=not cuda,
-        # on CUDA, gpu_worker.modeling.setup_recompute picks the layers that recompute; the
+        # on CUDA, gpu_worker.recompute.setup_recompute picks the layers that recompute; the
         # Trainer would wrap every layer
         gradient_checkpointing=False,
         logging_steps=1,

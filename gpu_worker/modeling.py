@@ -27,10 +27,10 @@ def resolve_device(setting: str) -> str:
 def attention_implementation(plan: TrainPlan) -> str:
     """Varlen attention over padding-free micro-batches on CUDA when available, SDPA otherwise."""
     if plan.device == "cuda" and plan.packing:
-        from gpu_worker import fast
+        from gpu_worker import varlen_attention
 
-        if fast.register_varlen_attention():
-            return fast.VARLEN_ATTENTION
+        if varlen_attention.register_varlen_attention():
+            return varlen_attention.VARLEN_ATTENTION
     return "sdpa"
 
 
@@ -74,7 +74,7 @@ def attach_adapter(model: Any, plan: TrainPlan, parent_dir: Path | None = None) 
 
     On the CPU a 4-bit model goes through PEFT's ``prepare_model_for_kbit_training``; on CUDA
     the base stays in bf16 (no float32 copies of norms and embeddings) and activation
-    checkpointing is set up by :func:`setup_recompute`.
+    checkpointing is set up by :func:`gpu_worker.recompute.setup_recompute`.
     """
     from peft import PeftModel, get_peft_model, prepare_model_for_kbit_training
     from transformers import set_seed
@@ -85,34 +85,6 @@ def attach_adapter(model: Any, plan: TrainPlan, parent_dir: Path | None = None) 
     if parent_dir is not None:
         return PeftModel.from_pretrained(model, str(parent_dir), is_trainable=True)
     return get_peft_model(model, lora_config(plan))
-
-
-def setup_recompute(model: Any, plan: TrainPlan, max_tokens: int) -> int:
-    """Activation checkpointing for CUDA training: as few layers recompute as memory allows.
-
-    ``max_tokens`` is the largest micro-batch (in tokens) the data can produce. The budget is
-    ``plan.memory_budget_bytes`` or 90% of the device. Returns how many layers recompute
-    (all of them with ``plan.recompute == "all"``; none on the CPU).
-    """
-    if plan.device != "cuda" or not plan.gradient_checkpointing:
-        return 0
-    import torch
-
-    from gpu_worker import fast
-
-    n_layers = len(fast.decoder_layers(model))
-    if plan.recompute == "all":
-        return fast.enable_recompute(model, keep=0)
-    total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
-    budget = min(int(total * 0.9), plan.memory_budget_bytes or total)
-    config = model.config
-    # besides the weights: one recomputed layer, LoRA weights/grads/Adam state, logits tiles,
-    # allocator slack
-    one_layer = max_tokens * (34 * config.hidden_size + 10 * config.intermediate_size)
-    checkpoints = max_tokens * config.hidden_size * 2 * n_layers
-    used = torch.cuda.memory_allocated() + 2 * one_layer + checkpoints + int(1.5 * 2**30)
-    keep = fast.layers_to_keep(model, max_tokens, budget, used)
-    return fast.enable_recompute(model, keep=min(keep, n_layers))
 
 
 def cast_trainable(model: Any, dtype: str) -> None:

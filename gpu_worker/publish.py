@@ -3,7 +3,7 @@
 Under ``core.protocol.model_prefix(fine_tuned_model)`` (sealed by the store's manifest):
 the adapter (``adapter_model.safetensors``, ``adapter_config.json``), the tokenizer and chat
 template it was trained with, and ``lineage.json``. The results CSV goes to
-``results_key(job_id)`` and the ``succeeded`` report to ``result_key(job_id)`` as well.
+``results_key(job_id)`` and the ``succeeded`` report to ``succeeded_report_key(job_id)`` as well.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from importlib import metadata
 from typing import Any
 
-from core.protocol import Report, file_key, model_prefix, result_key, results_key
+from core.protocol import Report, file_key, model_prefix, results_key, succeeded_report_key
 from core.store import Store
 from gpu_worker import data, generate
 from gpu_worker.callbacks import results_csv
@@ -108,5 +108,5 @@ def publish(job: Job, trained: Trained) -> Report:
         trained_tokens=trained_tokens, model_key=key, results_key=results_key(spec.job_id),
         samples=samples(job, trained.model),
     )
-    job.store.write_json(result_key(spec.job_id), json.loads(report.model_dump_json(exclude_defaults=True)))
+    job.store.write_json(succeeded_report_key(spec.job_id), json.loads(report.model_dump_json(exclude_defaults=True)))
     return report

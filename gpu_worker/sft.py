@@ -13,7 +13,8 @@ from typing import Any
 from gpu_worker import data
 from gpu_worker.config import EVAL_SAMPLE, TrainPlan, sft_config
 from gpu_worker.job import Job, Trained
-from gpu_worker.modeling import attach_adapter, load_base, setup_recompute
+from gpu_worker.modeling import attach_adapter, load_base
+from gpu_worker.recompute import setup_recompute
 
 
 def to_dataset(examples: list[data.SFTExample]) -> Any:

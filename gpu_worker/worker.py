@@ -1,7 +1,7 @@
 """The worker process of one node: registers its devices, runs each task in a child process.
 
 The worker never touches the database. For a task ``(job_id, attempt)`` it starts
-``python -m gpu_worker.child --spec-key jobs/{job_id}/spec.json`` in its own process group with
+``python -m gpu_worker.train_attempt --spec-key jobs/{job_id}/spec.json`` in its own process group with
 the worker's ``OPENFT_*`` settings and ``CUDA_VISIBLE_DEVICES`` of the device it picked, relays
 the :class:`~core.protocol.Report` lines the child prints (stamped with this worker's id and the
 attempt), and watches the job's control key: ``pause`` sends SIGUSR1 to the child once,
@@ -39,7 +39,7 @@ from gpu_worker.oom_retry import OomRetry
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHILD_ARGV = (sys.executable, "-m", "gpu_worker.child")
+DEFAULT_CHILD_ARGV = (sys.executable, "-m", "gpu_worker.train_attempt")
 StopReason = Literal["cancel", "timeout", "shutdown", "superseded"]
 
 

@@ -21,7 +21,6 @@ from core.messages import content_text, template_messages
 
 Method = Literal["supervised", "dpo"]
 
-ROLES: Final = ("system", "user", "assistant", "tool", "function")
 _KEYS: Final[dict[str, frozenset[str]]] = {
     "system": frozenset({"role", "content", "name"}),
     "user": frozenset({"role", "content", "name"}),
@@ -56,7 +55,6 @@ class Example:
     """A valid example: the conversations whose token lengths count (1 for chat, 2 for preference)."""
 
     conversations: tuple[Conversation, ...]
-    n_trained_messages: int = 1
 
 
 @dataclass
@@ -289,15 +287,14 @@ def _check_chat(obj: dict[str, Any], render: bool) -> Example:
     assistants = [m for m, r in zip(messages, roles, strict=True) if r == "assistant"]
     if not assistants:
         raise FormatError("missing_assistant_message", "example has no assistant message to train on")
-    trained = sum(1 for m in assistants if m.get("weight", 1) != 0)
-    if not trained:
+    if all(m.get("weight", 1) == 0 for m in assistants):
         raise FormatError(
             "missing_assistant_message",
             "every assistant message has weight 0, so the example has nothing to train on",
         )
     if not render:
-        return Example((), trained)
-    return Example((Conversation(template_messages(messages), tools),), trained)
+        return Example(())
+    return Example((Conversation(template_messages(messages), tools),))
 
 
 def _check_output(key: str, value: Any, ctx: _Context) -> dict[str, Any]:

@@ -32,7 +32,6 @@ from scheduler.stages import validate_job
 
 log = logging.getLogger(__name__)
 
-SuccessHook = Callable[[str], None]
 """Called with a job id after it succeeded (e.g. the train-to-serve check)."""
 
 
@@ -47,14 +46,9 @@ class TickResult:
 class Scheduler:
     """Drives jobs from ``validating_files`` to a terminal state."""
 
-    def __init__(
-        self, settings: Settings, engine: Engine, store: Store, bus: Bus,
-        *, on_success: SuccessHook | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, engine: Engine, store: Store, bus: Bus) -> None:
         self.settings, self.engine, self.store, self.bus = settings, engine, store, bus
-        self.on_success = on_success
         self._validating: set[str] = set()
-        self._first_seen: dict[str, float] = {}
         self.started_at = time.time()
 
     def __repr__(self) -> str:
@@ -127,14 +121,9 @@ class Scheduler:
                 await asyncio.sleep(1.0)
 
     def apply(self, report: Report) -> None:
-        """Apply one report in its own transaction, then run the success hook if it finished."""
+        """Apply one report in its own transaction."""
         with session_scope(self.engine) as session:
-            finished = apply_report(session, self.store, report)
-        if finished is not None and self.on_success is not None:
-            try:
-                self.on_success(finished.id)
-            except Exception:
-                log.exception("success hook failed for %s", finished.id)
+            apply_report(session, self.store, report)
 
     # --- leases, controls, placement -------------------------------------------------------
     async def tick(self) -> None:

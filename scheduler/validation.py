@@ -25,7 +25,6 @@ from scheduler.tokens import CountsTokens, TemplateRenderError, TokenCounter
 
 if TYPE_CHECKING:
     from core.settings import Settings
-    from core.store import Store
 
 FileParam = Literal["training_file", "validation_file"]
 
@@ -292,17 +291,6 @@ def validate_stream(
            "min_example_tokens": stats.min, "max_example_tokens": stats.max,
            "n_truncated": stats.truncated if max_length is not None else None},
     )
-
-
-def validate_stored_file(
-    store: Store, file_id: str, *, kind: Method = "supervised", param: FileParam = "training_file",
-    counter: CountsTokens | None = None, max_length: int | None = None, model_name: str | None = None,
-) -> ValidationResult:
-    """Validate ``files/{file_id}`` of the artifact store (blocking: run it in a thread)."""
-    from core.protocol import file_key
-
-    return validate_stream(store.iter_bytes(file_key(file_id)), kind=kind, param=param, counter=counter,
-                           max_length=max_length, model_name=model_name)
 
 
 def _read_chunks(path: Path) -> Iterator[bytes]:

@@ -177,10 +177,6 @@ class InferenceEngine:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(prepared.slot.executor, self._run, prepared, params, None, None)
 
-    def generate_sync(self, prepared: Prepared, params: SamplingParams) -> Completion:
-        """:meth:`generate` for threads without an event loop (waits for the slot's thread)."""
-        return prepared.slot.executor.submit(self._run, prepared, params, None, None).result()
-
     async def stream(self, prepared: Prepared, params: SamplingParams) -> AsyncIterator[Delta | Completion]:
         """Deltas as the text becomes final, then the :class:`Completion` (for usage).
 

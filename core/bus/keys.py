@@ -12,9 +12,6 @@ PREFIX = "openft:"
 TASK_QUEUE_PREFIX = PREFIX + "queue:"
 """``openft:queue:{worker_id}``: the arq queue (sorted set) of one worker."""
 
-HEALTH_SUFFIX = ":health-check"
-"""arq's health-check key is the queue name plus this suffix."""
-
 REPORTS_STREAM = PREFIX + "reports"
 """The stream of reports from all workers to the scheduler."""
 

@@ -21,7 +21,7 @@ from serving import tasks
 from serving.fixtures import settings, tiny_cache  # noqa: F401
 from sqlalchemy.engine import Engine
 
-from core.protocol import result_key
+from core.protocol import succeeded_report_key
 from core.settings import Settings
 from core.store import Store
 
@@ -75,7 +75,7 @@ def test_fine_tuned_tiny_chat_learns_the_task_and_serves_it(client: openai.OpenA
         assert greedy(client, ckpt.fine_tuned_model_checkpoint, held_out[0][0]["messages"])
 
     # the service ran the train-to-serve check on its own: the worker's samples, served, agree
-    assert store.read_json(result_key(job.id))["samples"]
+    assert store.read_json(succeeded_report_key(job.id))["samples"]
     check = wait_event(client, job.id, "Train-to-serve check")
     assert check.level == "info" and check.message.startswith(f"Train-to-serve check passed: {model}"), check
 

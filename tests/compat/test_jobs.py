@@ -336,7 +336,7 @@ def test_cancel_running_job_publishes_nothing(client: openai.OpenAI) -> None:  #
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         children = [p for p in psutil.Process().children(recursive=True)
-                    if "gpu_worker.child" in " ".join(p.cmdline())]
+                    if "gpu_worker.train_attempt" in " ".join(p.cmdline())]
         if not children:
             break
         time.sleep(0.2)

@@ -1,4 +1,4 @@
-"""Run the training child for real (``python -m gpu_worker.child``) against a LocalStore.
+"""Run the training child for real (``python -m gpu_worker.train_attempt``) against a LocalStore.
 
 :class:`Harness` owns a data dir with a local store; tiny-chat is built once per test session
 into a shared model cache. :meth:`Harness.start` writes the job spec and starts the child with
@@ -119,7 +119,7 @@ class Harness:
     def start(self, spec: JobSpec) -> ChildRun:
         key = spec_key(spec.job_id)
         self.store.write_json(key, json.loads(spec.model_dump_json()))
-        proc = subprocess.Popen([sys.executable, "-m", "gpu_worker.child", "--spec-key", key], cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "gpu_worker.train_attempt", "--spec-key", key], cwd=ROOT,
                                 env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         run = ChildRun(proc)
         threads = [threading.Thread(target=run._read, daemon=True), threading.Thread(target=run._read_err, daemon=True)]

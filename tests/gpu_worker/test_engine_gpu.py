@@ -37,11 +37,11 @@ def test_4bit_load_and_varlen_attention(tiny_dir: Path) -> None:
     import bitsandbytes as bnb
     from transformers import AutoModelForCausalLM
 
-    from gpu_worker import fast
+    from gpu_worker import varlen_attention
     from gpu_worker.modeling import load_base
 
     model = load_base(tiny_dir, _plan())
-    assert model.config._attn_implementation == fast.VARLEN_ATTENTION
+    assert model.config._attn_implementation == varlen_attention.VARLEN_ATTENTION
     quantized = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
     assert len(quantized) == 2 * 7 and quantized[0].weight.quant_state.quant_type == "nf4"
     assert quantized[0].weight.quant_state.nested  # double quantization

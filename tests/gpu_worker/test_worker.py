@@ -1,6 +1,6 @@
 """The worker with a fake training child: relaying, cancel, pause, crashes, OOM retry, timeouts.
 
-The real child (``gpu_worker.child``) is tested on its own; here a small script written to
+The real child (``gpu_worker.train_attempt``) is tested on its own; here a small script written to
 ``tmp_path`` plays it, reading its spec from the store exactly like the real one (through the
 settings the worker hands it in the environment) and behaving as ``jobs/{id}/fake.json`` says.
 """

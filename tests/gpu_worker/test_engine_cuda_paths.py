@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gpu_worker import fast
+from gpu_worker import recompute, varlen_attention
 
 
 def _reference_varlen(q, k, v, cu_q, cu_k, max_q, max_k, *, window_size=(-1, -1), scale=None,  # type: ignore[no-untyped-def]
@@ -25,15 +25,16 @@ def _reference_varlen(q, k, v, cu_q, cu_k, max_q, max_k, *, window_size=(-1, -1)
 
 @pytest.fixture
 def varlen_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fast, "_varlen_impl", _reference_varlen)
+    monkeypatch.setattr(varlen_attention, "_varlen_impl", _reference_varlen)
 
 
 def test_varlen_attention_matches_separate_sequences(varlen_on_cpu: None, tiny_dir: Path) -> None:
     from transformers import AutoModelForCausalLM
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    assert fast.register_varlen_attention()
-    packed_model = AutoModelForCausalLM.from_pretrained(str(tiny_dir), attn_implementation=fast.VARLEN_ATTENTION)
+    assert varlen_attention.register_varlen_attention()
+    packed_model = AutoModelForCausalLM.from_pretrained(str(tiny_dir),
+                                                        attn_implementation=varlen_attention.VARLEN_ATTENTION)
     plain_model = AutoModelForCausalLM.from_pretrained(str(tiny_dir), attn_implementation="sdpa")
     seqs = [[5, 17, 300, 42, 9, 77], [8, 1000, 3], [12, 13, 14, 15]]
     batch = DataCollatorForLanguageModeling(pad_token_id=0, padding_free=True)(
@@ -58,15 +59,15 @@ def test_selective_recompute_keeps_first_layers(tiny_dir: Path) -> None:
 
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_dir)),
                            LoraConfig(r=4, target_modules="all-linear"))
-    assert fast.enable_recompute(model, keep=1) == 1
-    assert [layer.gradient_checkpointing for layer in fast.decoder_layers(model)] == [False, True]
+    assert recompute.enable_recompute(model, keep=1) == 1
+    assert [layer.gradient_checkpointing for layer in recompute.decoder_layers(model)] == [False, True]
     model.train()
     out = model(input_ids=torch.tensor([[5, 6, 7, 8]]), labels=torch.tensor([[5, 6, 7, 8]]))
     out.loss.backward()  # the recomputed layer still gets LoRA gradients
     grads = [p.grad for n, p in model.named_parameters() if "layers.1" in n and "lora_B" in n]
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
-    assert fast.layers_to_keep(model, max_tokens=1000, budget_bytes=10**9, used_bytes=2 * 10**9) == 0
-    assert fast.layers_to_keep(model, max_tokens=10, budget_bytes=10**12, used_bytes=0) == 2
+    assert recompute.layers_to_keep(model, max_tokens=1000, budget_bytes=10**9, used_bytes=2 * 10**9) == 0
+    assert recompute.layers_to_keep(model, max_tokens=10, budget_bytes=10**12, used_bytes=0) == 2
 
 
 def test_resume_keeps_bf16_adapter_weights(tiny_dir: Path, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The training child process: ``python -m gpu_worker.child --spec-key jobs/<id>/spec.json``.
+"""The training child process: ``python -m gpu_worker.train_attempt --spec-key jobs/<id>/spec.json``.
 
 Started by the worker, one per job attempt, with the worker's ``OPENFT_*`` environment. It
 reads the :class:`core.protocol.JobSpec` from the store, trains, writes artifacts to the store
@@ -143,7 +143,7 @@ def _early_pause(*_: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGUSR1, _early_pause)
-    parser = argparse.ArgumentParser(prog="python -m gpu_worker.child", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m gpu_worker.train_attempt", description=__doc__.splitlines()[0])
     parser.add_argument("--spec-key", required=True, help="store key of the JobSpec (jobs/<id>/spec.json)")
     args = parser.parse_args(argv)
     settings = Settings()

@@ -1,20 +1,15 @@
-"""CUDA speed-ups of the engine (docs/training.md, "Speed").
+"""``openft_varlen`` attention for padding-free micro-batches on CUDA (docs/training.md, "Speed").
 
-- ``openft_varlen`` attention: a padding-free micro-batch (sequences concatenated, positions
-  restarting at 0, boundaries in ``cu_seq_lens_q``) goes through the variable-length
-  FlashAttention kernel that ships with PyTorch (``torch.nn.attention.varlen``): attention
-  cost follows the sum of squared sequence lengths, with no mask. Stock TRL's packing with
-  SDPA builds a dense block-diagonal mask over the whole packed row instead.
-- Selective recomputation: activation checkpointing on as few decoder layers as the memory
-  budget requires (the first layers keep their activations), instead of all of them.
-- QLoRA preparation without PEFT's float32 up-casting of norms and embeddings (which costs
-  two copies of the 128k-vocabulary matrices on Llama 3) and with non-reentrant checkpointing.
+A padding-free micro-batch (sequences concatenated, positions restarting at 0, boundaries in
+``cu_seq_lens_q``) goes through the variable-length FlashAttention kernel that ships with
+PyTorch (``torch.nn.attention.varlen``): attention cost follows the sum of squared sequence
+lengths, with no mask. Stock TRL's packing with SDPA builds a dense block-diagonal mask over the
+whole packed row instead.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -106,39 +101,3 @@ def varlen_attention_forward(module: Any, query: Any, key: Any, value: Any, atte
     max_len = int(kwargs.get("max_length_q") or t)
     out = _call_kernel(q, k, v, cu.to(device=query.device, dtype=torch.int32), max_len, scaling)
     return out.reshape(1, t, hq, d), None
-
-
-# --- preparing a model for training ---------------------------------------------------------
-def decoder_layers(model: Any) -> list[Any]:
-    """The repeated decoder blocks (the modules activation checkpointing wraps)."""
-    from transformers.modeling_layers import GradientCheckpointingLayer
-
-    return [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
-
-
-def enable_recompute(model: Any, keep: int) -> int:
-    """Activation checkpointing (non-reentrant) on all decoder layers but the first ``keep``.
-
-    Returns the number of layers that recompute. Call after the adapter is attached, and
-    train with ``TrainingArguments.gradient_checkpointing=False`` so the Trainer leaves it be.
-    """
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    layers = decoder_layers(base)
-    for layer in layers[: max(0, keep)]:
-        layer.gradient_checkpointing = False
-    return sum(1 for layer in layers if layer.gradient_checkpointing)
-
-
-def layers_to_keep(model: Any, max_tokens: int, budget_bytes: int, used_bytes: int) -> int:
-    """How many decoder layers can keep their activations for a micro-batch of ``max_tokens``.
-
-    A layer that does not recompute holds about ``tokens * (34 * hidden + 10 * intermediate)``
-    bytes (bf16 inputs and outputs of its projections, norms, activation function, the LoRA
-    inputs); the recomputing layers still need one layer's worth at a time, already in
-    ``used_bytes``' margin.
-    """
-    config = model.config
-    per_layer = max_tokens * (34 * config.hidden_size + 10 * config.intermediate_size)
-    spare = budget_bytes - used_bytes
-    return max(0, min(config.num_hidden_layers, math.floor(spare / per_layer)))
