@@ -20,7 +20,7 @@ from api.body import BodyTracker
 from api.errors import install_error_handlers
 from api.metrics import install_metrics
 from api.request_id import RequestIdMiddleware
-from api.routers import chat, files, fine_tuning, health, models, uploads
+from api.routers import chat, files, fine_tuning, graders, health, models, uploads
 from api.services.housekeeping import housekeeping_lifespan
 from api.services.serve_checks import serve_checks_lifespan
 from api.state import build_state
@@ -36,6 +36,7 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (fine_tuning.router, "/v1"),
     (models.router, "/v1"),
     (chat.router, "/v1"),
+    (graders.router, "/v1"),
 ]
 
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]

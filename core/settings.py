@@ -68,6 +68,26 @@ class Settings(BaseSettings):
     checkpoint_every_steps: int = Field(0, description="recovery checkpoints every N steps; 0 = auto")
     job_budget_seconds: int = Field(24 * 3600, description="the longest a training task may run")
 
+    # --- graders ---------------------------------------------------------------------------
+    grader_embeddings_model_dir: Path | None = Field(
+        None, description="local sentence-transformers directory for text_similarity 'cosine'")
+    grader_embeddings_url: str | None = Field(
+        None, description="OpenAI-compatible base URL (…/v1) whose /embeddings serves 'cosine'")
+    grader_embeddings_model: str | None = Field(None, description="embedding model name at grader_embeddings_url")
+    grader_embeddings_api_key: SecretStr | None = Field(None, description="API key for grader_embeddings_url")
+    grader_judge_url: str | None = Field(
+        None, description="OpenAI-compatible base URL (…/v1) for score_model/label_model judges this service "
+        "does not serve itself (e.g. gpt-4.1)")
+    grader_judge_api_key: SecretStr | None = Field(None, description="API key for grader_judge_url")
+    grader_judge_timeout_seconds: float = Field(120.0, description="longest wait for one judge answer")
+    python_grader_timeout_seconds: float = Field(10.0, description="wall-clock limit of one python grader call")
+    python_grader_memory_mib: int = Field(512, description="address-space limit of a python grader process")
+    python_grader_max_output_bytes: int = Field(65536, description="largest answer a python grader may write")
+    python_grader_concurrency: int = Field(4, description="python grader processes running at once per process")
+    python_grader_allow_unsandboxed: bool = Field(
+        False, description="run python graders with rlimits only where Linux namespaces are unavailable "
+        "(they could then read what the service user can read); off: such graders are refused")
+
     @property
     def resolved_database_url(self) -> str:
         """SQLAlchemy URL: SQLite under data_dir by default, psycopg for postgresql:// URLs."""
