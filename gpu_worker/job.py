@@ -73,7 +73,6 @@ class Job:
             resume_dir, meta = checkpoints.download(
                 self.store, checkpoint_prefix(self.spec.job_id, self.resume_step), local)
             self.callback.history = list(meta.get("history", []))
-            self.reporter.event(f"Resuming from the checkpoint at step {self.resume_step}", step=self.resume_step)
         self.reporter.emit("started", total_steps=plan.total_steps, step=self.resume_step or 0,
                            data={"plan": plan.as_dict()})
         trainer.train(resume_from_checkpoint=str(resume_dir) if resume_dir else None)

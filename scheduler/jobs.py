@@ -1,31 +1,58 @@
-"""Status changes of a job: every move goes through the transition table."""
+"""Status changes of a job: the one place that writes ``Job.status``.
+
+:func:`change_status` checks the move against the transition table, stamps the times that go
+with it, writes the event and, for a failure, the error; :func:`fail_job` is its failure form.
+Every caller (the API's cancel/pause/resume, validation, placement, lease reconciliation, the
+worker's reports) goes through them, with the row loaded by :func:`load_job` (locked for update
+on PostgreSQL), so a state change never overwrites one that committed meanwhile.
+"""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from sqlmodel import Session, select
 
 from core.tables import Job, now
-from scheduler.transitions import check_transition, is_terminal
+from scheduler import events
+from scheduler.events import Level
+from scheduler.transitions import TERMINAL, check_transition
 
 
-def set_status(job: Job, new: str) -> None:
-    """Move ``job`` to ``new`` (raises IllegalTransition) and stamp the times that go with it."""
-    check_transition(job.status, new)
+def change_status(
+    session: Session, job: Job, new: str, message: str | None, *,
+    level: Level = "info", action: str | None = None, data: dict[str, Any] | None = None,
+) -> None:
+    """Move ``job`` to ``new`` and log ``message`` as its event (None: no event).
+
+    Raises :class:`~scheduler.transitions.IllegalTransition` for a move the table refuses
+    (``action`` words the refusal: "Cannot {action} a job with status X"); nothing is written then.
+    """
+    check_transition(job.status, new, action)
     job.status = new
     if new == "queued":
         job.queued_at = time.time()
     elif new == "running":
         job.started_at = time.time()
-    if is_terminal(new):
+    if new in TERMINAL:
         job.finished_at = now()
         job.estimated_finish = None
         job.requested = None
+    if message is not None:
+        events.add_event(session, job.id, message, level=level, data=data)
+
+
+def fail_job(session: Session, job: Job, code: str, message: str, param: str | None = None) -> None:
+    """Move ``job`` to ``failed`` with ``error = {code, message, param}`` and the failure event."""
+    check_transition(job.status, "failed")
+    job.error = {"code": code, "message": message, "param": param}
+    change_status(session, job, "failed", events.FAILED.format(message=message), level="error")
 
 
 def load_job(session: Session, job_id: str, *, lock: bool = True) -> Job | None:
-    """The job row, locked for update on PostgreSQL so scheduler and API do not interleave."""
+    """The job row, locked for update (``SELECT ... FOR UPDATE``) so that the API, the scheduler
+    and report intake never interleave their changes to one job; SQLite serializes writers anyway."""
     stmt = select(Job).where(Job.id == job_id)
     if lock and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()

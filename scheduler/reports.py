@@ -17,7 +17,7 @@ from core.protocol import Report
 from core.store import Store
 from core.tables import Checkpoint, File, Job, Model, ServeCheck
 from scheduler import events
-from scheduler.jobs import load_job, set_status
+from scheduler.jobs import change_status, fail_job, load_job
 from scheduler.transitions import is_terminal
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,7 @@ def apply_report(session: Session, store: Store, report: Report) -> Job | None:
 
 def _started(session: Session, store: Store, job: Job, r: Report) -> None:
     if job.status == "queued":
-        set_status(job, "running")
-        events.add_event(session, job.id, events.STARTED)
+        change_status(session, job, "running", events.STARTED)
         if job.resume_step:
             events.add_event(session, job.id, events.RESUMING.format(step=job.resume_step))
     if r.total_steps:
@@ -70,7 +69,7 @@ def _checkpoint(session: Session, store: Store, job: Job, r: Report) -> None:
         return
     base_id = job.stats.get("model_id")
     assert base_id, "dispatch records the model id before a job runs"
-    model_id = f"{base_id.rsplit(':', 1)[0]}:{ids.model_suffix_id()}:ckpt-step-{r.step}"
+    model_id = checkpoint_model_id(base_id, r.step)
     session.add(Checkpoint(
         id=ids.checkpoint_id(), job_id=job.id, project_id=job.project_id, step_number=r.step,
         fine_tuned_model_checkpoint=model_id, metrics={"step": float(r.step), **r.metrics},
@@ -84,8 +83,13 @@ def _checkpoint(session: Session, store: Store, job: Job, r: Report) -> None:
     _prune_checkpoints(session, job.id)
 
 
+def checkpoint_model_id(fine_tuned_model: str, step: int) -> str:
+    """``{the job's ft: id}:ckpt-step-{step}``: every checkpoint shares the final model's hash."""
+    return f"{fine_tuned_model}:ckpt-step-{step}"
+
+
 def _prune_checkpoints(session: Session, job_id: str) -> None:
-    """Keep the checkpoints of the last three epochs, as OpenAI does."""
+    """Keep the checkpoints of the last three epochs, as OpenAI does; say which ones went."""
     rows = session.exec(
         select(Checkpoint).where(Checkpoint.job_id == job_id).order_by(col(Checkpoint.step_number).desc())
     ).all()
@@ -94,19 +98,22 @@ def _prune_checkpoints(session: Session, job_id: str) -> None:
         if model is not None:
             session.delete(model)
         session.delete(old)
+        events.add_event(session, job_id, events.CHECKPOINT_PRUNED.format(
+            step=old.step_number, model=old.fine_tuned_model_checkpoint, keep=KEEP_CHECKPOINTS))
 
 
 def _paused(session: Session, store: Store, job: Job, r: Report) -> None:
+    """The worker let go of the job after a pause request (the API already moved it to paused)."""
     if r.step is not None:
         job.resume_step = r.step
     job.worker_id = None
     job.dispatched_at = None
     job.lease_expires_at = None
-    if job.requested == "pause":
-        job.requested = None
-    if job.status == "running":
-        set_status(job, "paused")
-    events.add_event(session, job.id, events.PAUSED.format(step=r.step if r.step is not None else 0))
+    if job.status != "paused":  # a pause request outlived its job's resume: just place it again
+        log.warning("stale pause of %s (status %s, attempt %s)", job.id, job.status, r.attempt)
+        return
+    job.requested = None
+    events.add_event(session, job.id, events.PAUSED.format(step=job.resume_step or 0))
 
 
 def _succeeded(session: Session, store: Store, job: Job, r: Report) -> Job:
@@ -117,23 +124,19 @@ def _succeeded(session: Session, store: Store, job: Job, r: Report) -> Job:
         artifact_key=r.model_key or protocol.model_prefix(model_id), kind="fine-tune",
     ))
     # the final checkpoint is the model itself (as on OpenAI)
+    # the final checkpoint is the model itself (as on OpenAI); its ckpt-step id, named by an
+    # earlier event, keeps resolving while the checkpoint is kept
     last = session.exec(
         select(Checkpoint).where(Checkpoint.job_id == job.id).order_by(col(Checkpoint.step_number).desc())
     ).first()
     if last is not None:
-        ckpt_model = session.get(Model, last.fine_tuned_model_checkpoint)
-        if ckpt_model is not None:
-            session.delete(ckpt_model)
         last.fine_tuned_model_checkpoint = model_id
     job.fine_tuned_model = model_id
     job.trained_tokens = r.trained_tokens if r.trained_tokens is not None else job.trained_tokens or 0
     job.result_files = [result_file] if result_file else []
-    if job.status == "paused":  # finished before the pause took effect
-        job.status = "running"
-    set_status(job, "succeeded")
     job.worker_id = None
     events.add_event(session, job.id, events.MODEL_CREATED.format(model=model_id))
-    events.add_event(session, job.id, events.SUCCEEDED)
+    change_status(session, job, "succeeded", events.SUCCEEDED)  # also from paused: it finished first
     if r.samples:  # the train-to-serve check, run by an API process (api.services.serve_checks)
         session.add(ServeCheck(job_id=job.id, model_id=model_id, samples=r.samples))
     return job
@@ -155,13 +158,8 @@ def _register_results(session: Session, store: Store, job: Job, r: Report) -> st
 
 
 def _failed(session: Session, store: Store, job: Job, r: Report) -> None:
-    message = r.message or "training failed"
-    job.error = {"code": r.code or "training_failed", "message": message, "param": None}
-    if job.status == "paused":
-        job.status = "running"
-    set_status(job, "failed")
     job.worker_id = None
-    events.add_event(session, job.id, events.FAILED.format(message=message), level="error")
+    fail_job(session, job, r.code or "training_failed", r.message or "training failed")
 
 
 _HANDLERS = {

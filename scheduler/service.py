@@ -25,10 +25,11 @@ from core.store import Store
 from core.tables import Job, Worker
 from scheduler import events
 from scheduler.dispatch import prepare_dispatch
-from scheduler.jobs import set_status
+from scheduler.jobs import change_status, fail_job, load_job
 from scheduler.placement import JobRequirement, WorkerCapacity, place, unplaceable_reason
 from scheduler.reports import apply_report
 from scheduler.stages import validate_job
+from scheduler.transitions import TERMINAL
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +101,10 @@ class Scheduler:
 
     def _fail(self, job_id: str, code: str, message: str) -> None:
         with session_scope(self.engine) as session:
-            job = session.get(Job, job_id)
-            if job is None or job.status in ("succeeded", "failed", "cancelled"):
+            job = load_job(session, job_id)
+            if job is None or job.status in TERMINAL:
                 return
-            job.error = {"code": code, "message": message, "param": None}
-            set_status(job, "failed")
-            events.add_event(session, job_id, events.FAILED.format(message=message), level="error")
+            fail_job(session, job, code, message)
 
     # --- reports ---------------------------------------------------------------------------
     async def _report_loop(self, stop: asyncio.Event) -> None:
@@ -158,7 +157,7 @@ class Scheduler:
         self, session: Session, job: Job, worker: WorkerInfo | None, now: float, result: TickResult
     ) -> None:
         running_there = worker is not None and job.id in worker.running
-        if job.status in ("cancelled", "failed", "succeeded"):
+        if job.status in TERMINAL:
             if running_there:
                 result.controls.append((job.id, "cancel"))
             else:  # the worker let go of it (or is gone): the job is fully stopped
@@ -192,21 +191,14 @@ class Scheduler:
             job.requested = None
             return
         if losses > self.settings.max_attempts:
-            job.error = {
-                "code": "worker_lost",
-                "message": f"The job lost its worker {losses} times; giving up",
-                "param": None,
-            }
-            set_status(job, "failed")
-            events.add_event(session, job.id, events.FAILED.format(message=job.error["message"]), level="error")
+            fail_job(session, job, "worker_lost", f"The job lost its worker {losses} times; giving up")
             return
-        if job.status == "running":
-            set_status(job, "queued")
         where = f"checkpoint step {job.resume_step}" if job.resume_step else "the beginning"
-        events.add_event(
-            session, job.id,
-            events.REQUEUED.format(worker=lost_worker, where=where, attempt=job.attempts + 1), level="warn",
-        )
+        message = events.REQUEUED.format(worker=lost_worker, where=where, attempt=job.attempts + 1)
+        if job.status == "running":
+            change_status(session, job, "queued", message, level="warn")
+        else:  # dispatched, never started: it stays queued
+            events.add_event(session, job.id, message, level="warn")
 
     def _place(self, session: Session, workers: list[WorkerInfo], result: TickResult) -> None:
         queued = session.exec(
@@ -227,12 +219,11 @@ class Scheduler:
             for req in requirements:
                 reason = unplaceable_reason(req, capacities)
                 if reason is not None:
-                    job = by_id.pop(req.job_id)
-                    job.error = {"code": "insufficient_resources", "message": reason, "param": None}
-                    set_status(job, "failed")
-                    events.add_event(session, job.id, events.FAILED.format(message=reason), level="error")
+                    fail_job(session, by_id.pop(req.job_id), "insufficient_resources", reason)
         requirements = [r for r in requirements if r.job_id in by_id]
         for assignment in place(requirements, capacities, running_by_project):
             job = by_id[assignment.job_id]
             prepare_dispatch(session, self.settings, self.store, job, assignment.worker_id)
+            # a pause or cancel request of an earlier attempt must not reach the new one
+            result.controls.append((job.id, None))
             result.dispatches.append((assignment.worker_id, job.id, job.attempts))

@@ -18,7 +18,7 @@ from core.settings import Settings
 from core.store import Store
 from scheduler import events
 from scheduler.hyperparams import job_hyperparameters, resolve, total_steps
-from scheduler.jobs import load_job, set_status
+from scheduler.jobs import change_status, fail_job, load_job
 from scheduler.memory import estimate_for_job
 from scheduler.tokens import TokenCounter
 from scheduler.validation import DataValidationError, ValidationResult, validate_stream
@@ -60,9 +60,7 @@ def validate_job(settings: Settings, engine: Engine, store: Store, job_id: str) 
         if job is None or job.status != "validating_files":
             return  # cancelled meanwhile
         if failure is not None:
-            job.error = {"code": failure.code, "message": failure.message, "param": failure.param}
-            set_status(job, "failed")
-            events.add_event(session, job.id, events.FAILED.format(message=failure.message), level="error")
+            fail_job(session, job, failure.code, failure.message, failure.param)
             return
         assert base is not None
         train = results["training_file"]
@@ -80,8 +78,7 @@ def validate_job(settings: Settings, engine: Engine, store: Store, job_id: str) 
                     "they will be truncated",
                     level="warn",
                 )
-        set_status(job, "queued")
-        events.add_event(session, job.id, events.VALIDATED)
+        change_status(session, job, "queued", events.VALIDATED)
 
 
 def _stats(results: dict[str, ValidationResult], hp: protocol.Hyperparameters) -> dict[str, Any]:

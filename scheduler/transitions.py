@@ -8,7 +8,8 @@ row is only written after it passes. The life cycle (DESIGN.md)::
           └──> failed <────┘  └─ paused ┘  └──> failed / cancelled
 
 ``running -> queued`` is the requeue after a worker lost its lease; ``queued -> paused`` lets a
-user park a job that has not started (resume puts it back in the queue). ``succeeded``,
+user park a job that has not started (resume puts it back in the queue). ``paused ->
+succeeded/failed``: the run ended before the pause request reached a step boundary. ``succeeded``,
 ``failed`` and ``cancelled`` are terminal: no move leaves them.
 """
 
@@ -25,7 +26,8 @@ TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
     "validating_files": frozenset({"queued", "failed", "cancelled"}),
     "queued": frozenset({"running", "paused", "failed", "cancelled"}),
     "running": frozenset({"succeeded", "failed", "cancelled", "paused", "queued"}),
-    "paused": frozenset({"queued", "cancelled"}),
+    # a job may finish (or fail) between the pause request and the step boundary it waits for
+    "paused": frozenset({"queued", "cancelled", "succeeded", "failed"}),
     "succeeded": frozenset(),
     "failed": frozenset(),
     "cancelled": frozenset(),

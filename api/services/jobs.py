@@ -23,7 +23,7 @@ from core.settings import Settings
 from core.tables import Checkpoint, File, Job, JobEvent, Model
 from scheduler import events
 from scheduler.hyperparams import HyperparameterError, job_hyperparameters, validate_method
-from scheduler.jobs import set_status
+from scheduler.jobs import change_status, load_job
 from scheduler.transitions import IllegalTransition
 
 
@@ -106,9 +106,13 @@ def _extensions(raw: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
     return fields, priority
 
 
-def get_job(session: Session, project_id: str, job_id: str) -> Job:
-    """The caller's job, or 404 (another project's job reads as missing)."""
-    job = session.get(Job, job_id)
+def get_job(session: Session, project_id: str, job_id: str, *, lock: bool = False) -> Job:
+    """The caller's job, or 404 (another project's job reads as missing).
+
+    ``lock``: load it ``FOR UPDATE`` (on PostgreSQL), as every state change must, so that a
+    change the scheduler commits meanwhile (a success, say) is seen rather than overwritten.
+    """
+    job = load_job(session, job_id, lock=lock)
     if job is None or job.project_id != project_id:
         raise NotFound(f"Could not find fine-tune: {job_id}", param="fine_tuning_job_id", code="fine_tune_not_found")
     return job
@@ -141,42 +145,39 @@ def list_jobs(
 
 def cancel_job(session: Session, project_id: str, job_id: str) -> Job:
     """Cancel now; a worker still holding the job is told to stop. 400 if already finished."""
-    job = get_job(session, project_id, job_id)
-    _move(job, "cancelled", "cancel")
+    job = get_job(session, project_id, job_id, lock=True)
+    _move(session, job, "cancelled", "cancel", events.CANCELLED)
     if job.worker_id:
         job.requested = "cancel"
-    events.add_event(session, job.id, events.CANCELLED)
     return job
 
 
 def pause_job(session: Session, project_id: str, job_id: str) -> Job:
     """Pause a queued or running job; a running one writes a checkpoint and frees its device."""
-    job = get_job(session, project_id, job_id)
-    _move(job, "paused", "pause")
-    if job.worker_id:
+    job = get_job(session, project_id, job_id, lock=True)
+    held = job.worker_id is not None
+    message = events.PAUSE_REQUESTED if held else events.PAUSED.format(step=job.resume_step or 0)
+    _move(session, job, "paused", "pause", message)
+    if held:
         job.requested = "pause"
-        events.add_event(session, job.id, events.PAUSE_REQUESTED)
-    else:
-        events.add_event(session, job.id, events.PAUSED.format(step=job.resume_step or 0))
     return job
 
 
 def resume_job(session: Session, project_id: str, job_id: str) -> Job:
     """Queue a paused job again; it continues from the checkpoint written when it paused."""
-    job = get_job(session, project_id, job_id)
+    job = get_job(session, project_id, job_id, lock=True)
     if job.status == "paused" and job.worker_id:
         raise InvalidRequest(
             f"Job {job_id} is still writing its pause checkpoint; resume it in a few seconds.",
             param="fine_tuning_job_id", code="invalid_state",
         )
-    _move(job, "queued", "resume")
-    events.add_event(session, job.id, events.RESUMED.format(step=job.resume_step or 0))
+    _move(session, job, "queued", "resume", events.RESUMED.format(step=job.resume_step or 0))
     return job
 
 
-def _move(job: Job, new: str, verb: str) -> None:
+def _move(session: Session, job: Job, new: str, verb: str, message: str) -> None:
     try:
-        set_status(job, new)
+        change_status(session, job, new, message, action=verb)
     except IllegalTransition as exc:
         raise InvalidRequest(
             f"Cannot {verb} a job with status {job.status}.", param="fine_tuning_job_id", code="invalid_state"

@@ -10,7 +10,7 @@ import csv
 import io
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import openai
 import pytest
@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from core.settings import Settings
 from core.store import Store
+from core.tables import Job
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -347,29 +348,59 @@ def test_cancel_running_job_publishes_nothing(client: openai.OpenAI) -> None:  #
     assert not [m.id for m in client.models.list() if m.id.startswith("ft:")]
 
 
+def wait_for(predicate: Callable[[], object], what: str, timeout: float = 120) -> None:
+    """Poll ``predicate`` until it is true; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def count(log: list[str], prefix: str) -> int:
+    return sum(m.startswith(prefix) for m in log)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)
-def test_pause_running_job_then_resume_from_checkpoint(client: openai.OpenAI, lenient: openai.OpenAI) -> None:
-    """Item 31: pause writes a checkpoint and frees the device; resume continues from it."""
-    method = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 6, "batch_size": 1}}}
-    job = client.fine_tuning.jobs.create(model="tiny-chat", training_file=upload(client, chat_jsonl(20)),
+def test_pause_running_job_then_resume_from_checkpoint(
+    client: openai.OpenAI, lenient: openai.OpenAI, engine: Engine,
+) -> None:
+    """Item 31 and defect 2: each pause writes one checkpoint and frees the device; each resume
+    continues from it with one new attempt: one paused, one resumed, one started event per cycle."""
+    method = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 4, "batch_size": 1}}}
+    job = client.fine_tuning.jobs.create(model="tiny-chat", training_file=upload(client, chat_jsonl(12)),
                                          method=method)
-    wait_status(client, job.id, {"running"})
-    deadline = time.monotonic() + 60
-    while not any(e.type == "metrics" for e in client.fine_tuning.jobs.list_events(job.id, limit=5)):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    assert lenient.fine_tuning.jobs.pause(job.id).status == "paused"
-    deadline = time.monotonic() + 60
-    while not any(m.startswith("Fine-tuning job paused at step") for m in messages(client, job.id)):
-        assert time.monotonic() < deadline, messages(client, job.id)
-        time.sleep(0.2)
-    assert lenient.fine_tuning.jobs.retrieve(job.id).status == "paused"
-    paused_at = int(next(m for m in messages(client, job.id) if m.startswith("Fine-tuning job paused")).split()[-1])
-    assert lenient.fine_tuning.jobs.resume(job.id).status == "queued"
+    paused_steps: list[int] = []
+    for cycle in (1, 2):
+        last = paused_steps[-1] if paused_steps else 0
+        wait_for(lambda: any(e.type == "metrics" and e.data["step"] > last  # noqa: B023
+                             for e in client.fine_tuning.jobs.list_events(job.id, limit=5)), "training")
+        attempts = _attempts(engine, job.id)
+        assert lenient.fine_tuning.jobs.pause(job.id).status == "paused"
+        wait_for(lambda: count(messages(client, job.id), "Fine-tuning job paused at step") == cycle,  # noqa: B023
+                 "the pause checkpoint")
+        assert lenient.fine_tuning.jobs.retrieve(job.id).status == "paused"
+        paused_steps.append(int([m for m in messages(client, job.id) if m.startswith("Fine-tuning job paused")][-1]
+                                .split()[-1]))
+        assert lenient.fine_tuning.jobs.resume(job.id).status == "queued"
+        wait_for(lambda: count(messages(client, job.id), "Fine-tuning job started") == cycle + 1,  # noqa: B023
+                 "the restart")
+        assert _attempts(engine, job.id) == attempts + 1
     status, _ = wait_status(lenient, job.id, TERMINAL)
     assert status == "succeeded", (lenient.fine_tuning.jobs.retrieve(job.id).error, messages(client, job.id)[-8:])
     log = messages(client, job.id)
-    assert f"Resuming from checkpoint at step {paused_at}" in log
+    assert _attempts(engine, job.id) == 3
+    for prefix in ("Pausing fine-tuning job", "Fine-tuning job paused at step", "Fine-tuning job resumed"):
+        assert count(log, prefix) == 2, (prefix, log)
+    assert count(log, "Fine-tuning job started") == 3, log
+    assert [m for m in log if m.startswith("Resuming from")] == [
+        f"Resuming from checkpoint at step {step}" for step in paused_steps]
     steps = [int(m.split("/")[0].split()[1]) for m in log if m.startswith("Step ")]
-    assert steps[-1] == 120 and paused_at < 120
+    assert steps[-1] == 48 and 0 < paused_steps[0] < paused_steps[1] < 48
+
+
+def _attempts(engine: Engine, job_id: str) -> int:
+    with Session(engine) as session:
+        row = session.get(Job, job_id)
+        assert row is not None
+        return row.attempts

@@ -23,6 +23,8 @@ LEGAL = {
     ("running", "succeeded"), ("running", "failed"), ("running", "cancelled"), ("running", "paused"),
     ("running", "queued"),
     ("paused", "queued"), ("paused", "cancelled"),
+    # the run ended before the pause request reached a step boundary
+    ("paused", "succeeded"), ("paused", "failed"),
 }
 
 
