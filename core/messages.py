@@ -1,7 +1,7 @@
 """OpenAI chat messages in the shape Hugging Face chat templates expect.
 
 The one mapping that training (``gpu_worker.data``), token counting and validation
-(``scheduler.formats``) and serving (``api.services.chat``) render through, so a model is served
+(``core.formats``) and serving (``api.services.chat``) render through, so a model is served
 with exactly the prompt format it was trained on:
 
 - content: a string; text parts of a part list concatenated; ``None`` as ``""``;

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from core.jsonl import JsonlError, iter_objects
 from core.messages import content_text, template_messages, template_tools
 from core.protocol import file_key
 from core.store import Store
@@ -33,20 +34,12 @@ class DataError(ValueError):
 
 
 def read_jsonl(store: Store, file_id: str) -> list[dict[str, Any]]:
-    """The JSON objects of a training or validation file, one per non-blank line."""
-    rows = []
-    text = store.read_bytes(file_key(file_id)).decode("utf-8")
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise DataError(f"{file_id} line {number}: not JSON ({exc})") from exc
-        if not isinstance(row, dict):
-            raise DataError(f"{file_id} line {number}: not a JSON object")
-        rows.append(row)
-    return rows
+    """The JSON objects of a training or validation file, one per non-blank line, read with the
+    one JSONL reader (``core.jsonl``), so what validation accepted is exactly what is trained."""
+    try:
+        return [record.value for record in iter_objects(store.iter_bytes(file_key(file_id)))]
+    except JsonlError as exc:
+        raise DataError(f"{file_id}: {exc.message}") from exc
 
 
 # --- messages -------------------------------------------------------------------------------

@@ -16,12 +16,12 @@ from core.catalog import get_catalog
 from core.db import session_scope
 from core.settings import Settings
 from core.store import Store
+from core.tokens import TokenCounter
+from core.validation import DataValidationError, ValidationResult, validate_stream
 from scheduler import events
 from scheduler.hyperparams import job_hyperparameters, resolve, total_steps
 from scheduler.jobs import change_status, fail_job, load_job
 from scheduler.memory import estimate_for_job
-from scheduler.tokens import TokenCounter
-from scheduler.validation import DataValidationError, ValidationResult, validate_stream
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ LABELS = (
 def _validate(args: argparse.Namespace) -> int:
     from core.catalog import UnknownModel
     from core.model_cache import ModelUnavailable
-    from scheduler.validation import DataValidationError
+    from core.validation import DataValidationError
 
     try:
         result = validate_local(args.file, model=args.model, method=args.method, param=args.param)

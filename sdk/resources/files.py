@@ -1,9 +1,10 @@
 """``client.files``: the official resource plus ``validate_local`` (check a JSONL file offline).
 
-``validate_local`` runs :func:`scheduler.validation.validate_local`, the very code the server's
+``validate_local`` runs :func:`core.validation.validate_local`, the very code the server's
 ``validating_files`` stage runs, so a file that passes here passes there and a file that fails
 gets the same ``code``, ``param`` and message (with its line number) before anything is
-uploaded. It needs the server packages (a full ``openft`` install), imported on first use.
+uploaded. The validator lives in ``core`` (part of every ``openft`` install), imported on first
+use; counting tokens with a model also needs ``transformers``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from openai.resources import Files as _Files
 
 if TYPE_CHECKING:
     from core.settings import Settings
-    from scheduler.validation import ValidationResult
+    from core.validation import ValidationResult
 
 Method = Literal["supervised", "dpo"]
 FileParam = Literal["training_file", "validation_file"]
@@ -41,7 +42,7 @@ def validate_local(
     settings: Settings | None = None,
 ) -> ValidationResult:
     """Validate a local JSONL file with the server's rules; see :meth:`Files.validate_local`."""
-    from scheduler.validation import validate_local as _validate
+    from core.validation import validate_local as _validate
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"no such file: {path}")
@@ -69,8 +70,8 @@ class Files(_Files):
         picks the rules for a training (10 examples minimum) or validation file. ``settings``
         locates the model cache and catalog (default: the ``OPENFT_*`` environment).
 
-        Returns the :class:`scheduler.validation.ValidationResult` (examples, tokens,
-        truncation); raises :class:`scheduler.validation.DataValidationError` (a
+        Returns the :class:`core.validation.ValidationResult` (examples, tokens,
+        truncation); raises :class:`core.validation.DataValidationError` (a
         ``ValueError`` with ``code``, ``param``, ``message``, ``line``) for the first problem,
         ``core.catalog.UnknownModel`` for a model the catalog does not have.
         """

@@ -66,12 +66,14 @@ def test_valid_jsonl_any_chunking(chunk: int) -> None:
     [
         (b"", "no JSON lines"),
         (b"\n\n", "no JSON lines"),
-        (_lines({"a": 1}) + b"{oops\n", "line 2 is not valid JSON"),
-        (_lines({"a": 1}, [1]), "line 2 is not a JSON object"),
-        (b'"str"\n', "line 1 is not a JSON object"),
-        (_lines({"a": 1}) + b'{"b": "\xff"}\n', "not valid UTF-8"),
-        (_lines({"a": 1}) + b"\xc3", "not valid UTF-8"),
-        (b'{"a": 1}\r\n{"b": 2} trailing\n', "line 2 is not valid JSON"),
+        (_lines({"a": 1}) + b"{oops\n", "Line 2: invalid JSON"),
+        (_lines({"a": 1}, [1]), "Line 2: expected a JSON object, got an array"),
+        (b'"str"\n', "Line 1: expected a JSON object, got a string"),
+        (_lines({"a": 1}) + b'{"b": "\xff"}\n', "Line 2: not valid UTF-8"),
+        (_lines({"a": 1}) + b"\xc3", "Line 2: not valid UTF-8"),
+        (_lines(*[{"a": i} for i in range(12)]) + b'{"b": "\xff"}\n', "Line 13: not valid UTF-8 (byte 0xff"),
+        (b'{"a": 1}\r\n{"b": 2} trailing\n', "Line 2: invalid JSON"),
+        (b'{"a": 1}\n\xef\xbb\xbf{"b": 2}\n', "Line 2: invalid JSON"),  # a BOM only at the start
     ],
 )
 def test_bad_jsonl_names_the_problem(data: bytes, expected: str) -> None:

@@ -135,5 +135,5 @@ def test_preference_rows_and_prompts() -> None:
 def test_read_jsonl_names_the_bad_line(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
     store.write_bytes("files/file-x", b'{"messages": []}\n\n[1]\n')
-    with pytest.raises(data.DataError, match="line 3"):
+    with pytest.raises(data.DataError, match="file-x: Line 3: expected a JSON object"):
         data.read_jsonl(store, "file-x")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from scheduler.tokens import TokenCounter
+from core.tokens import TokenCounter
 
 
 @pytest.fixture(scope="session")

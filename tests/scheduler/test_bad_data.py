@@ -8,7 +8,7 @@ import pytest
 from bad_cases import BAD_DIR, case_bytes, load_cases
 from sched_examples import chunked
 
-from scheduler.validation import DataValidationError, validate_stream
+from core.validation import DataValidationError, validate_stream
 
 CASES = load_cases()
 

@@ -12,14 +12,8 @@ import pytest
 from sched_examples import chat_example, chunked, jsonl, preference_example, tool_example
 
 from core.messages import template_messages
-from scheduler.formats import FormatError, check_example
-from scheduler.validation import (
-    DataValidationError,
-    _LineTooLong,
-    iter_lines,
-    validate_local,
-    validate_stream,
-)
+from core.formats import FormatError, check_example
+from core.validation import DataValidationError, validate_local, validate_stream
 
 
 def test_chat_file_with_tools_weights_and_parts_is_valid() -> None:
@@ -114,18 +108,6 @@ def test_template_messages_shape() -> None:
     assert legacy[0]["tool_calls"] == [call]
     assert legacy[1] == {"role": "tool", "content": "1"}
     assert messages[0]["content"] == [{"type": "text", "text": "weather in city 3?"}]  # input untouched
-
-
-def test_iter_lines_handles_boundaries() -> None:
-    data = b"a\r\nbb\n\nccc"
-    for size in (1, 2, 3, 100):
-        assert list(iter_lines(chunked(data, size))) == [(1, b"a\r"), (2, b"bb"), (3, b""), (4, b"ccc")]
-    assert list(iter_lines([b"", b"x\n", b""])) == [(1, b"x")]
-    assert list(iter_lines([])) == []
-    with pytest.raises(_LineTooLong) as info:
-        list(iter_lines(chunked(b"ok\n" + b"y" * 50 + b"\n", 8), max_line_bytes=40))
-    assert info.value.lineno == 2
-    assert list(iter_lines([b"y" * 40 + b"\n"], max_line_bytes=40)) == [(1, b"y" * 40)]
 
 
 def _big_stream(n_bytes: int) -> Iterator[bytes]:

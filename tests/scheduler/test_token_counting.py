@@ -9,9 +9,9 @@ import pytest
 from sched_examples import TOOLS, chat_example, chunked, jsonl, preference_example, tool_example
 
 from core.settings import Settings
-from scheduler.formats import Conversation, check_example
-from scheduler.tokens import CountsTokens, TemplateRenderError, TokenCounter
-from scheduler.validation import DataValidationError, validate_local, validate_stream
+from core.formats import Conversation, check_example
+from core.tokens import CountsTokens, TemplateRenderError, TokenCounter
+from core.validation import DataValidationError, validate_local, validate_stream
 
 
 def _reference_length(counter: TokenCounter, conv: Conversation) -> int:

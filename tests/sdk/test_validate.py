@@ -145,7 +145,7 @@ def test_a_valid_file_passes_both_ways(
 
 
 def test_sdk_validate_local_raises_the_servers_error(validating_server: Server, tmp_path: Path) -> None:
-    from scheduler.validation import DataValidationError
+    from core.validation import DataValidationError
 
     path = tmp_path / "nine.jsonl"
     path.write_bytes(chat_jsonl(9))

@@ -1,40 +1,37 @@
 """Streaming validation of a fine-tuning JSONL file (the ``validating_files`` stage).
 
-The file is read once, as an iterator of byte chunks (``Store.iter_bytes``), and split into
-lines here, so memory stays constant whatever the file size: one chunk, one line (at most
-:data:`MAX_LINE_BYTES`) and one token batch are held at a time. Each line must be UTF-8 JSON
-holding one example in the format of the job's method (``scheduler.formats``); blank lines are
-skipped, CRLF line ends and a UTF-8 byte-order mark are accepted, and the last line needs no
-newline. Token counts use the base model's tokenizer and chat template
-(``scheduler.tokens``); examples longer than the model's max length are counted as truncated,
-not refused. The first problem raises :class:`DataValidationError`, whose message names the line
-and the rule; every code is listed in docs/validation-errors.md.
+Shared by the scheduler's ``validating_files`` stage and the offline validator of the SDK and
+CLI (``files.validate_local``, ``openft validate``), so both give the same verdict with the same
+code and line. The file is read once, as an iterator of byte chunks (``Store.iter_bytes`` or a
+local file), through the one JSONL reader (``core.jsonl``: line splitting, UTF-8, a leading BOM,
+CRLF, blank lines, the line limit), so memory stays constant whatever the file size: one
+chunk, one line and one token batch are held at a time. Each line must hold one example in the
+format of the job's method (``core.formats``). Token counts use the base model's tokenizer and
+chat template (``core.tokens``); examples longer than the model's max length are counted as
+truncated, not refused. The first problem raises :class:`DataValidationError`, whose message
+names the line and the rule; every code is listed in docs/validation-errors.md.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from scheduler.formats import Example, FormatError, Method, check_example
-from scheduler.tokens import CountsTokens, TemplateRenderError, TokenCounter
+from core.formats import Example, FormatError, Method, check_example
+from core.jsonl import MAX_LINE_BYTES, JsonlError, iter_records, read_file_chunks
+from core.tokens import CountsTokens, TemplateRenderError, TokenCounter
 
 if TYPE_CHECKING:
     from core.settings import Settings
 
 FileParam = Literal["training_file", "validation_file"]
 
-MAX_LINE_BYTES: Final = 8 * 1024 * 1024
-"""Longest accepted line. A longer example would be truncated to a few thousand tokens anyway."""
 MIN_EXAMPLES: Final[dict[str, int]] = {"training_file": 10, "validation_file": 1}
-READ_CHUNK: Final = 1024 * 1024
 _TOKEN_BATCH_EXAMPLES: Final = 256
 _TOKEN_BATCH_CHARS: Final = 4_000_000
-_BOM: Final = b"\xef\xbb\xbf"
 
 
 class DataValidationError(ValueError):
@@ -80,60 +77,6 @@ class ValidationResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (for the job's ``stats``)."""
         return asdict(self)
-
-
-class _LineTooLong(Exception):
-    def __init__(self, lineno: int) -> None:
-        self.lineno = lineno
-
-
-def iter_lines(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes]]:
-    """Split a byte stream into ``(line_number, line)`` pairs without the ``\\n``.
-
-    Holds at most one chunk and one line; raises ``_LineTooLong`` as soon as a line passes
-    ``max_line_bytes``, without reading the rest of it.
-    """
-    pending: list[bytes] = []
-    pending_len = 0
-    lineno = 0
-    for chunk in chunks:
-        parts = chunk.split(b"\n")
-        for part in parts[:-1]:
-            lineno += 1
-            if pending_len + len(part) > max_line_bytes:
-                raise _LineTooLong(lineno)
-            if pending:
-                pending.append(part)
-                part = b"".join(pending)
-                pending, pending_len = [], 0
-            yield lineno, part
-        tail = parts[-1]
-        if tail:
-            pending_len += len(tail)
-            if pending_len > max_line_bytes:
-                raise _LineTooLong(lineno + 1)
-            pending.append(tail)
-    if pending:
-        yield lineno + 1, b"".join(pending)
-
-
-def _json_array_error(param: str, lineno: int) -> DataValidationError:
-    return DataValidationError(
-        "invalid_line", param,
-        f"Line {lineno}: the file is a JSON array, but fine-tuning files must be JSONL: "
-        "one JSON object per line, with no enclosing [ ]",
-        lineno,
-    )
-
-
-def _has_lone_surrogate(text: str, obj: Any) -> bool:
-    if "\\ud" not in text and "\\uD" not in text:
-        return False
-    try:
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 class _TokenStats:
@@ -210,77 +153,42 @@ def validate_stream(
     if param not in MIN_EXAMPLES:
         raise ValueError(f"param must be 'training_file' or 'validation_file', not {param!r}")
     sha = hashlib.sha256()
-    n_bytes = 0
+    n_bytes = n_newlines = 0
+    last = b"\n"
 
     def hashed() -> Iterator[bytes]:
-        nonlocal n_bytes
+        nonlocal n_bytes, n_newlines, last
         for chunk in chunks:
             sha.update(chunk)
             n_bytes += len(chunk)
+            n_newlines += chunk.count(b"\n")
+            last = chunk[-1:] or last
             yield chunk
-
-    def fail(code: str, lineno: int, detail: str) -> DataValidationError:
-        return DataValidationError(code, param, f"Line {lineno}: {detail}", lineno)
 
     hint = f"model '{model_name}'" if model_name else "the base model"
     if max_length is None and counter is not None:
         max_length = getattr(counter, "max_length", None)
     stats = _TokenStats(counter, max_length, param, hint) if counter is not None else None
-    n_examples = n_lines = 0
-    seen_content = False
+    n_examples = 0
     try:
-        for lineno, raw in iter_lines(hashed(), max_line_bytes):
-            n_lines = lineno
-            if lineno == 1 and raw.startswith(_BOM):
-                raw = raw[len(_BOM):]
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
+        for record in iter_records(hashed(), max_line_bytes):
             try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise fail(
-                    "invalid_encoding", lineno,
-                    f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start} of the line); "
-                    "fine-tuning files must be UTF-8 encoded",
-                ) from None
-            if not text.strip():
-                continue
-            first = not seen_content
-            seen_content = True
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                if first and text.lstrip().startswith("["):
-                    raise _json_array_error(param, lineno) from None
-                hint = ""
-                if first and text.strip() == "{":
-                    hint = "; each example must be a whole JSON object on one line"
-                detail = f"invalid JSON: {exc.msg}: column {exc.colno}{hint}"
-                raise fail("invalid_json", lineno, detail) from None
-            if first and isinstance(obj, list):
-                raise _json_array_error(param, lineno)
-            if _has_lone_surrogate(text, obj):
-                raise fail("invalid_encoding", lineno,
-                           "contains a \\u escape of a lone surrogate, which is not valid Unicode")
-            try:
-                example = check_example(obj, kind, render=stats is not None)
+                example = check_example(record.value, kind, render=stats is not None)
             except FormatError as exc:
-                raise fail(exc.code, lineno, exc.detail) from None
+                raise DataValidationError(exc.code, param, f"Line {record.line}: {exc.detail}", record.line) from None
             n_examples += 1
             if stats is not None:
-                stats.add(lineno, example, len(text))
+                stats.add(record.line, example, len(record.text))
         if stats is not None:
             stats.flush()
-    except _LineTooLong as exc:
-        raise fail(
-            "line_too_long", exc.lineno,
-            f"the line is longer than the limit of {max_line_bytes // (1024 * 1024)} MiB per example",
-        ) from None
+    except JsonlError as exc:
+        raise DataValidationError(exc.code, param, exc.message, exc.line) from None
 
     minimum = MIN_EXAMPLES[param]
     if n_examples < minimum:
         message = _min_examples_message(param, n_examples, minimum)
         raise DataValidationError("invalid_n_examples", param, message)
+    n_lines = n_newlines + (last != b"\n")  # the last line needs no newline
     result = ValidationResult(method=kind, n_examples=n_examples, n_lines=n_lines, n_bytes=n_bytes,
                               sha256=sha.hexdigest())
     if stats is None:
@@ -291,12 +199,6 @@ def validate_stream(
            "min_example_tokens": stats.min, "max_example_tokens": stats.max,
            "n_truncated": stats.truncated if max_length is not None else None},
     )
-
-
-def _read_chunks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as fh:
-        while chunk := fh.read(READ_CHUNK):
-            yield chunk
 
 
 def validate_local(
@@ -320,6 +222,6 @@ def validate_local(
 
             settings = Settings()  # filled from the environment
         counter = TokenCounter.for_model(model, settings)
-    chunks = _read_chunks(Path(path))
+    chunks = read_file_chunks(path)
     return validate_stream(chunks, kind=kind, param=param, counter=counter, model_name=model)
 

@@ -1,6 +1,6 @@
 """Token counts of examples with the base model's tokenizer and chat template.
 
-A counter turns conversations (``scheduler.formats.Conversation``) into token lengths
+A counter turns conversations (``core.formats.Conversation``) into token lengths
 (:class:`CountsTokens` is the small protocol the validator needs). :class:`TokenCounter` does
 what ``tokenizer.apply_chat_template(messages, tools=tools, tokenize=True)`` does (render the
 Jinja template, then encode without adding special tokens), but renders example by example and
@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from scheduler.formats import Conversation
+from core.formats import Conversation
 
 if TYPE_CHECKING:
     from core.settings import Settings
