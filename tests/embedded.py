@@ -7,32 +7,21 @@ database and store; jobs go through real validation, placement and training chil
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from fastapi import FastAPI
 from live_server import LiveServer, run_server_in_thread
 from sqlalchemy.engine import Engine
 
-from api.app import create_app
-from core.bus.memory import InProcessBus
+from api.embedded import embedded_app
 from core.settings import Settings
 from core.store import Store
-from sdk.cli.server import background_roles
 
 
 @contextlib.contextmanager
 def embedded_server(settings: Settings, engine: Engine, store: Store, *, worker: bool = True) -> Iterator[LiveServer]:
     """Serve the API with the scheduler (and a local worker unless ``worker=False``)."""
-    bus = InProcessBus()
-
-    @contextlib.asynccontextmanager
-    async def roles(_app: FastAPI) -> AsyncIterator[None]:
-        async with background_roles(settings, engine, store, bus, worker=worker):
-            yield
-
-    app = create_app(settings, engine=engine, store=store, lifespan_hooks=[roles], extra_state={"bus": bus})
-    with run_server_in_thread(app) as live:
+    with run_server_in_thread(embedded_app(settings, engine, store, worker=worker)) as live:
         yield live
 
 

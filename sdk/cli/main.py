@@ -8,17 +8,22 @@ Client commands (this package) talk to a server through the SDK::
     openft chat -m MODEL
     openft validate FILE --model M
 
-Server roles (``serve``, ``api``, ``scheduler``, ``worker``, ``keys``, ``db``) come from
-:mod:`sdk.cli.server`, whose ``register(subparsers)`` adds them. Registration contract for any
-module adding commands: each leaf parser calls ``set_defaults(handler=fn)`` with
-``fn(args: argparse.Namespace) -> int | None`` (the exit status; None means 0). Client
-commands additionally carry ``_client=True`` so API errors become a message and exit status 1
-instead of a traceback.
+The server commands (:data:`SERVER_COMMANDS`: ``serve``, ``api``, ``scheduler``, ``worker``,
+``keys``, ``db``) are not in the SDK: :func:`main` hands them, untouched, to the server side's
+``main(argv)`` (the module named by :data:`SERVER_CLI`), imported only then, so ``openft`` stays
+one command while the SDK imports nothing from the server packages. Where the server side
+cannot be imported, the command says so and exits 2.
+
+Registration contract for a client command module: ``register(subparsers, parent)`` adds its
+parsers; each leaf calls ``set_defaults(handler=fn)`` with ``fn(args) -> int`` (the exit
+status). Client commands carry ``_client=True`` so API errors become a message and exit status
+1 instead of a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -34,15 +39,10 @@ def _version() -> str:
         return "unknown"
 
 
-def _register_server_roles(sub: argparse._SubParsersAction) -> None:
-    """Add the server roles when :mod:`sdk.cli.server` is available (it is in a full install)."""
-    try:
-        from sdk.cli import server
-    except ModuleNotFoundError as exc:
-        if exc.name != "sdk.cli.server":
-            raise
-        return
-    server.register(sub)
+#: The commands of the server side, and the module whose ``main(argv)`` runs them.
+SERVER_COMMANDS = ("serve", "api", "scheduler", "worker", "keys", "db")
+SERVER_CLI = "api.cli"
+_VALUE_OPTIONS = ("--base-url", "--api-key")  # top-level options that take a value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openft",
         description="Self-hosted fine-tuning with the OpenAI API: client and server commands.",
+        epilog=f"server commands (see openft COMMAND --help): {', '.join(SERVER_COMMANDS)}",
     )
     parser.add_argument("--version", action="version", version=f"openft {_version()}")
     add_connection_options(parser, top_level=True)
@@ -62,23 +63,54 @@ def build_parser() -> argparse.ArgumentParser:
     models.register(sub, parent)
     chat.register(sub, parent)
     validate.register(sub, parent)
-    _register_server_roles(sub)
     return parser
+
+
+def _command_index(argv: Sequence[str]) -> int | None:
+    """Where the subcommand stands in ``argv`` (after any top-level options), or None."""
+    i = 0
+    while i < len(argv):
+        if argv[i] in _VALUE_OPTIONS:
+            i += 2
+        elif argv[i].startswith("-"):
+            i += 1
+        else:
+            return i
+    return None
+
+
+def _run_server_command(argv: Sequence[str]) -> int:
+    """Hand ``argv`` (starting with a server command) to the server side."""
+    try:
+        server_cli = importlib.import_module(SERVER_CLI)
+    except ImportError as exc:
+        print(f"openft {argv[0]}: the server side of openft cannot be imported here ({exc}); "
+              "install the full package: pip install 'openft[gpu]'", file=sys.stderr)
+        return EXIT_USAGE
+    status: int = server_cli.main(argv)
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the command, return its exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    at = _command_index(argv)
+    if at is not None and argv[at] in SERVER_COMMANDS:
+        if at:
+            print(f"openft: {' '.join(argv[:at])} only applies to client commands, not to {argv[at]}",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        return _run_server_command(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None) or getattr(args, "func", None)
+    handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
         if getattr(args, "_client", False):
             return run_client_command(handler, args)
-        status = handler(args)
-        return int(status or 0)
+        return int(handler(args) or 0)
     except KeyboardInterrupt:
         print("", file=sys.stderr)
         return 130
