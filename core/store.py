@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ from typing import Any, BinaryIO
 CHUNK = 1024 * 1024
 S3_PART = 8 * 1024 * 1024
 MANIFEST = "_MANIFEST.json"
+STALE_TEMPORARY_SECONDS = 3600
+"""A temporary object untouched this long belongs to an interrupted write (a killed process)."""
 
 
 class StoreError(Exception):
@@ -88,6 +91,12 @@ class Store(ABC):
     @abstractmethod
     def ping(self) -> None:
         """Raise :class:`StoreError` unless the store is reachable."""
+
+    @abstractmethod
+    def remove_stale_temporaries(self, older_than: float = STALE_TEMPORARY_SECONDS) -> int:
+        """Remove what interrupted writes left behind (a process killed mid-write never aborts):
+        temporaries, or incomplete S3 multipart uploads, not written to for ``older_than``
+        seconds. Returns how many were removed. A write in progress keeps its temporary fresh."""
 
     # --- conveniences built on the primitives ------------------------------------------
     def write_bytes(self, key: str, data: bytes) -> None:
@@ -235,6 +244,18 @@ class LocalStore(Store):
         if not os.access(self.root, os.W_OK):
             raise StoreError(f"store directory not writable: {self.root}")
 
+    def remove_stale_temporaries(self, older_than: float = STALE_TEMPORARY_SECONDS) -> int:
+        if not self.tmp_dir.is_dir():
+            return 0
+        cutoff = time.time() - older_than
+        removed = 0
+        for path in self.tmp_dir.iterdir():
+            with contextlib.suppress(FileNotFoundError):  # committed or aborted meanwhile
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
+
 
 def _iter_file(fh: BinaryIO, chunk_size: int) -> Iterator[bytes]:
     with fh:
@@ -355,6 +376,26 @@ class S3Store(Store):
             self.client.head_bucket(Bucket=self.bucket)
         except Exception as exc:
             raise StoreError(f"S3 bucket {self.bucket!r} not reachable: {exc}") from exc
+
+    def remove_stale_temporaries(self, older_than: float = STALE_TEMPORARY_SECONDS) -> int:
+        cutoff = time.time() - older_than
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        removed = 0
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"].timestamp() < cutoff and self._last_written(upload) < cutoff:
+                    with contextlib.suppress(Exception):  # completed or aborted meanwhile
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                        removed += 1
+        return removed
+
+    def _last_written(self, upload: dict[str, Any]) -> float:
+        """When a part of a multipart upload was last written (its start when it has none)."""
+        parts = self.client.list_parts(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        times = [part["LastModified"].timestamp() for part in parts.get("Parts", [])]
+        return max(times, default=upload["Initiated"].timestamp())
 
     def ensure_bucket(self) -> None:
         """Create the bucket when it does not exist (development and tests)."""
