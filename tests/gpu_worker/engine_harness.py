@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from safety_nets import safety_net
+
 from core.catalog import get_catalog
 from core.protocol import Hyperparameters, JobSpec, ParentModelSpec, Report, file_key, model_prefix, spec_key
 from core.settings import Settings
@@ -45,7 +47,7 @@ class ChildRun:
         for line in self.proc.stderr:
             self.stderr.append(line)
 
-    def wait_for(self, kind: str, timeout: float = 120, **match: Any) -> Report:
+    def wait_for(self, kind: str, timeout: float = safety_net(60), **match: Any) -> Report:
         """The first report of ``kind`` (and field values ``match``), waiting for it."""
         def found() -> Report | None:
             for r in self.reports:
@@ -60,7 +62,7 @@ class ChildRun:
             raise AssertionError(f"no {kind} report {match} (ok={ok}); stderr tail:\n{''.join(self.stderr[-30:])}")
         return report
 
-    def finish(self, timeout: float = 300) -> int:
+    def finish(self, timeout: float = safety_net(180)) -> int:
         rc = self.proc.wait(timeout)
         self._threads_join()
         return rc
@@ -128,7 +130,7 @@ class Harness:
         run._threads = threads  # type: ignore[attr-defined]
         return run
 
-    def run(self, spec: JobSpec, timeout: float = 300) -> ChildRun:
+    def run(self, spec: JobSpec, timeout: float = safety_net(180)) -> ChildRun:
         run = self.start(spec)
         rc = run.finish(timeout)
         assert rc == (1 if run.of("failed") else 0), f"exit {rc}; stderr:\n{''.join(run.stderr[-40:])}"

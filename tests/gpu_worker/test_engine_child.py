@@ -8,6 +8,7 @@ import time
 import pytest
 from engine_harness import Harness
 from engine_tasks import sentiment_rows
+from safety_nets import safety_net
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +35,7 @@ def test_sigterm_cancels_promptly_and_publishes_nothing(harness: Harness) -> Non
     run.wait_for("metrics", step=2)
     started = time.monotonic()
     run.proc.send_signal(signal.SIGTERM)
-    rc = run.finish(timeout=30)
-    assert time.monotonic() - started < 10 and rc != 0
+    rc = run.finish()
+    # promptly: long before the ~300 steps left would end, and without publishing anything
+    assert time.monotonic() - started < safety_net(6) and rc != 0
     assert not run.of("succeeded") and not harness.store.list("models/")

@@ -98,7 +98,7 @@ def test_checkpoint_and_resume_on_cuda(gpu_harness: Harness) -> None:
     ref2 = curve(h.run(h.spec("ftjob-gpufull2", **common)))
     spec = h.spec("ftjob-gpukill1", **common)
     run = h.start(spec)
-    run.wait_for("checkpoint", step=12, timeout=300)
+    run.wait_for("checkpoint", step=12)
     run.proc.kill()
     run.finish()
     resumed = curve(h.run(spec.model_copy(update={"resume_step": 12, "attempt": 2})))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from safety_nets import safety_net
 
 from core.bus.memory import InProcessBus
 from core.protocol import (
@@ -31,7 +32,7 @@ from core.settings import GiB, Settings
 from core.store import LocalStore, Store
 from gpu_worker.worker import Worker
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(safety_net(30))
 
 FAKE_CHILD = r'''
 import os, signal, subprocess, sys, time

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
+from safety_nets import safety_net
 
 from core.bus.base import Bus
 from core.bus.memory import InProcessBus
@@ -84,7 +85,7 @@ async def run_real_job(bus: Bus, tmp_path: Path, job_id: str) -> tuple[list[Repo
     running = asyncio.create_task(worker.run(stop))
     try:
         await bus.dispatch("w-e2e", job_id, 1, 900)
-        reports = await collect(bus, job_id, {"succeeded", "failed"}, timeout=400)
+        reports = await collect(bus, job_id, {"succeeded", "failed"}, timeout=safety_net(90))
         deadline = time.monotonic() + 120
         while worker.running and time.monotonic() < deadline:  # the child exits after its report
             await asyncio.sleep(0.1)
@@ -95,7 +96,7 @@ async def run_real_job(bus: Bus, tmp_path: Path, job_id: str) -> tuple[list[Repo
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(safety_net(120))
 async def test_the_real_child_trains_tiny_chat_through_the_worker(tmp_path: Path) -> None:
     reports, worker = await run_real_job(InProcessBus(), tmp_path, "ftjob-e2e00001")
     kinds = [r.kind for r in reports]
@@ -109,7 +110,7 @@ async def test_the_real_child_trains_tiny_chat_through_the_worker(tmp_path: Path
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(safety_net(120))
 async def test_the_real_child_over_redis(tmp_path: Path) -> None:
     r = Redis.from_url(REDIS_URL)
     try:
@@ -129,7 +130,7 @@ async def test_the_real_child_over_redis(tmp_path: Path) -> None:
     assert steps == sorted(steps) and steps
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(safety_net(20))
 def test_openft_worker_registers_and_stops_on_sigterm(tmp_path: Path) -> None:
     r = Redis.from_url(REDIS_URL)
     try:
