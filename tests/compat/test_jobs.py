@@ -67,6 +67,18 @@ def messages(client: openai.OpenAI, job_id: str) -> list[str]:
     return [e.message for e in reversed(list(client.fine_tuning.jobs.list_events(job_id, limit=100)))]
 
 
+def wait_for(predicate: Callable[[], object], what: str, timeout: float = 120) -> None:
+    """Poll ``predicate`` until it is true; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def count(log: list[str], prefix: str) -> int:
+    return sum(m.startswith(prefix) for m in log)
+
+
 FAST = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 3, "batch_size": 4}}}
 
 
@@ -238,7 +250,6 @@ def test_cancel_queued_then_cancel_again_is_400(client: openai.OpenAI) -> None: 
     job = client.fine_tuning.jobs.create(model="tiny-chat", training_file=upload(client, chat_jsonl(12)))
     wait_status(client, job.id, {"queued"})
     assert client.fine_tuning.jobs.cancel(job.id).status == "cancelled"
-    time.sleep(0.5)
     assert client.fine_tuning.jobs.retrieve(job.id).status == "cancelled"
     with pytest.raises(openai.BadRequestError) as err:
         client.fine_tuning.jobs.cancel(job.id)
@@ -327,7 +338,7 @@ LONG = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 25,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)
-def test_cancel_running_job_publishes_nothing(client: openai.OpenAI) -> None:  # item 30
+def test_cancel_running_job_publishes_nothing(client: openai.OpenAI, engine: Engine) -> None:  # item 30
     import psutil
 
     job = client.fine_tuning.jobs.create(model="tiny-chat", training_file=upload(client, chat_jsonl(20)),
@@ -342,22 +353,11 @@ def test_cancel_running_job_publishes_nothing(client: openai.OpenAI) -> None:  #
             break
         time.sleep(0.2)
     assert not children, "the training child outlived its cancelled job"
-    time.sleep(1)
+    # once the scheduler let go of the job, no report of its attempt can change it any more
+    wait_for(lambda: reload_job(engine, job.id).worker_id is None, "the scheduler to release the job")
     job = client.fine_tuning.jobs.retrieve(job.id)
     assert job.status == "cancelled" and job.fine_tuned_model is None
     assert not [m.id for m in client.models.list() if m.id.startswith("ft:")]
-
-
-def wait_for(predicate: Callable[[], object], what: str, timeout: float = 120) -> None:
-    """Poll ``predicate`` until it is true; fail naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def count(log: list[str], prefix: str) -> int:
-    return sum(m.startswith(prefix) for m in log)
 
 
 @pytest.mark.slow
@@ -399,8 +399,12 @@ def test_pause_running_job_then_resume_from_checkpoint(
     assert steps[-1] == 48 and 0 < paused_steps[0] < paused_steps[1] < 48
 
 
-def _attempts(engine: Engine, job_id: str) -> int:
-    with Session(engine) as session:
+def reload_job(engine: Engine, job_id: str) -> Job:
+    with Session(engine, expire_on_commit=False) as session:
         row = session.get(Job, job_id)
         assert row is not None
-        return row.attempts
+        return row
+
+
+def _attempts(engine: Engine, job_id: str) -> int:
+    return reload_job(engine, job_id).attempts

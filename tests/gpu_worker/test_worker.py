@@ -228,9 +228,10 @@ async def test_heartbeat_lists_devices_and_running_jobs(harness: Harness) -> Non
     assert info.devices[0].kind == "cpu" and info.devices[0].memory_total == 4 * GiB
     await harness.bus.set_control("ftjob-hb", "cancel")
     await until(lambda: harness.worker.running == {})
-    await asyncio.sleep(0.3)
-    [info] = await harness.bus.workers()
-    assert info.running == []
+    deadline = time.monotonic() + 20
+    while (await harness.bus.workers())[0].running:  # the next heartbeat drops the job
+        assert time.monotonic() < deadline, "the heartbeat still lists the cancelled job"
+        await asyncio.sleep(0.05)
 
 
 async def test_cancel_kills_the_child_and_its_group_within_seconds(harness: Harness) -> None:
@@ -392,7 +393,6 @@ def test_child_dies_with_a_killed_worker(tmp_path: Path) -> None:
     parent = subprocess.Popen([sys.executable, str(program)], stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
     child_pid = int(parent.stdout.readline())
-    time.sleep(0.3)
     assert alive(child_pid)
     parent.send_signal(signal.SIGKILL)
     parent.wait(10)
