@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.graders.spec import Grader, GraderSpecError, LabelModel, Multi, Python, ScoreModel, TextSimilarity
+from core.graders.spec import Grader, GraderSpecError, Multi, Python, TextSimilarity
 from core.settings import Settings
 
 
@@ -19,5 +19,7 @@ def check_supported(grader: Grader, settings: Settings) -> None:
         from core.graders.embeddings import require_embeddings
 
         require_embeddings(settings)
-    if isinstance(grader, Python | ScoreModel | LabelModel):
-        raise GraderSpecError(f"'{grader.type}' graders are not enabled on this server.", "type")
+    if isinstance(grader, Python):
+        from core.graders.sandbox import require_sandbox
+
+        require_sandbox(settings)

@@ -1,13 +1,27 @@
 """``client.fine_tuning.alpha.graders.run / validate`` with the official client (strict), sync and async."""
 
+# ruff: noqa: F811  (the serving fixtures are imported by name, then requested as arguments)
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
+from serving.fixtures import tiny_cache  # noqa: F401
+
+from core.graders.sandbox import sandbox_available
+from core.settings import Settings
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)
+
+
+@pytest.fixture
+def settings(settings: Settings, tiny_cache: Path) -> Settings:
+    """tiny-chat available as a judge; short python grader limits."""
+    return settings.model_copy(update={"model_cache_dir": tiny_cache, "python_grader_timeout_seconds": 2.0,
+                                       "python_grader_memory_mib": 256})
 
 EXACT = {"type": "string_check", "name": "exact", "operation": "eq",
          "input": "{{sample.output_text}}", "reference": "{{item.answer}}"}
@@ -72,7 +86,6 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({**EXACT, "type": "regex"}, "grader.type"),
     ({k: v for k, v in EXACT.items() if k != "type"}, "grader.type"),
     ({**FUZZY, "evaluation_metric": "rouge_9"}, "grader.evaluation_metric"),
-    ({**FUZZY, "evaluation_metric": "cosine"}, "grader.evaluation_metric"),  # no embedding model configured
     ({"type": "multi", "name": "m", "calculate_output": "a +", "graders": {"a": EXACT}}, "grader.calculate_output"),
     ({"type": "multi", "name": "m", "calculate_output": "b", "graders": {"a": EXACT}}, "grader.calculate_output"),
     ({"type": "multi", "name": "m", "calculate_output": "__import__('os')", "graders": {"a": EXACT}},
@@ -118,3 +131,70 @@ def test_malformed_bodies_are_400(http: Any) -> None:
         r = http.post("/v1/fine_tuning/alpha/graders/run", json=body)
         assert r.status_code == 400, r.text
         assert r.json()["error"]["param"] == param
+
+
+needs_sandbox = pytest.mark.skipif(sys.platform != "linux" or not sandbox_available(),
+                                   reason="this host cannot build the python grader sandbox")
+PY_SOURCE = """
+from rapidfuzz import fuzz
+
+def grade(sample, item):
+    return fuzz.ratio(sample["output_text"], item["reference"]) / 100
+"""
+
+
+@needs_sandbox
+def test_python_grader_runs_in_the_sandbox(client: openai.OpenAI, settings: Settings) -> None:
+    grader = {"type": "python", "name": "py", "source": PY_SOURCE}
+    res = client.fine_tuning.alpha.graders.run(grader=grader, model_sample="kitten",  # type: ignore[arg-type]
+                                               item={"reference": "sitting"})
+    assert res.reward == pytest.approx(8 / 13) and res.metadata.type == "python"
+    echoed = client.fine_tuning.alpha.graders.validate(grader=grader)  # type: ignore[arg-type]
+    assert echoed.grader is not None and echoed.grader.model_dump(exclude_none=True) == grader
+    # escapes are scored errors and the service keeps answering
+    db = settings.data_dir / "openft.db"
+    for source, flag in [(f"def grade(s, i):\n    return len(open({str(db)!r}, 'rb').read())",
+                          "python_grader_runtime_error"),
+                         ("def grade(s, i):\n    while True:\n        pass", "python_grader_server_error"),
+                         ("def grade(s, i):\n    return 'high'", "python_grader_runtime_error")]:
+        bad = client.fine_tuning.alpha.graders.run(grader={"type": "python", "name": "x", "source": source},
+                                                   model_sample="x")
+        assert bad.reward == 0.0 and getattr(bad.metadata.errors, flag) is True, source
+        errors = bad.metadata.errors
+        assert errors.python_grader_runtime_error_details or errors.python_grader_server_error_type
+    assert client.fine_tuning.alpha.graders.run(grader=EXACT, model_sample="a", item={"answer": "a"}).reward == 1.0
+
+
+@pytest.mark.slow  # loads tiny-chat into this process (torch)
+async def test_score_model_judged_by_a_served_model(async_client: openai.AsyncOpenAI) -> None:
+    grader = {"type": "score_model", "name": "judge", "model": "tiny-chat", "range": [0, 10],
+              "input": [{"role": "user", "content": "Rate from 0 to 10: {{sample.output_text}} ({{item.q}})"}],
+              "sampling_params": {"temperature": 0, "max_completions_tokens": 6, "seed": 1}}
+    res = await async_client.fine_tuning.alpha.graders.run(grader=grader, model_sample="Paris",  # type: ignore[arg-type]
+                                                           item={"q": "capital of France"})
+    usage = res.api_model_grader_token_usage_per_model["tiny-chat"]
+    assert isinstance(usage, dict) and usage["prompt_tokens"] > 10 and 0 < usage["completion_tokens"] <= 6
+    assert res.metadata.token_usage == usage["total_tokens"]
+    assert res.metadata.sampled_model_name == "tiny-chat"
+    errors = res.metadata.errors
+    assert not errors.api_model_grader_server_error and not errors.invalid_variable_error
+    # an untrained tiny model rarely writes a number in range: then it is a parse error, never a crash
+    assert 0.0 <= res.reward <= 10.0 and (res.reward > 0 or errors.api_model_grader_parse_error or res.reward == 0)
+
+
+def test_unknown_judge_models_are_400(client: openai.OpenAI) -> None:
+    def score(model: str) -> dict[str, Any]:
+        return {"type": "score_model", "name": "j", "model": model, "input": [{"role": "user", "content": "x"}]}
+
+    for grader, param in [(score("gpt-9"), "grader.model"),
+                          (score("ft:tiny-chat:proj-b:x:abcd1234"), "grader.model"),
+                          ({"type": "multi", "name": "m", "calculate_output": "a", "graders": {"a": score("nope")}},
+                           "grader.graders.a.model")]:
+        for call in ("run", "validate"):
+            with pytest.raises(openai.BadRequestError) as err:
+                if call == "run":
+                    client.fine_tuning.alpha.graders.run(grader=grader, model_sample="x")  # type: ignore[arg-type]
+                else:
+                    client.fine_tuning.alpha.graders.validate(grader=grader)  # type: ignore[arg-type]
+            assert (err.value.param, err.value.code) == (param, "model_not_found")
+            assert "does not exist" in err.value.message
