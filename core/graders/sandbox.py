@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -128,32 +129,41 @@ async def _spawn(settings: Settings, payload: bytes, *, isolated: bool) -> tuple
 
 @functools.cache
 def sandbox_available() -> bool:
-    """Whether this host can build the sandbox (probed once per process with a trivial grader)."""
-    settings = Settings(python_grader_timeout_seconds=20)
-    payload = json.dumps({"source": "def grade(sample, item):\n    return 1.0\n", "sample": {}, "item": {}})
+    """Whether this host can build the sandbox: probed once per process with a trivial grader.
 
-    async def probe() -> bool:
-        status, out, _, err = await _spawn(settings, payload.encode(), isolated=True)
-        if status != 0 or json.loads(out or b"{}").get("reward") != 1.0:
-            log.warning("python graders: no sandbox on this host (status %s): %s", status, err.decode(errors="replace"))
-            return False
-        return True
-
-    try:
-        return asyncio.run(probe())
-    except Exception:
-        log.exception("python graders: the sandbox probe failed")
+    Synchronous on purpose (a subprocess, no event loop), so that it can be asked from anywhere,
+    including code running inside the server's event loop (``parse_grader`` in a handler).
+    """
+    if sys.platform != "linux":
         return False
+    payload = json.dumps({"source": "def grade(sample, item):\n    return 1.0\n", "sample": {}, "item": {}})
+    with tempfile.TemporaryDirectory(prefix="openft-grader-probe-") as root:
+        os.chmod(root, 0o755)
+        cfg = _config(Settings(python_grader_timeout_seconds=20), root, isolated=True)
+        try:
+            done = subprocess.run([_python(), "-I", "-S", str(_HERE / "sandbox_launch.py"), json.dumps(cfg)],
+                                  input=payload.encode(), capture_output=True, env={}, cwd=root, timeout=30,
+                                  start_new_session=True, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("python graders: the sandbox probe failed: %s", exc)
+            return False
+    try:
+        ok = done.returncode == 0 and json.loads(done.stdout or b"{}").get("reward") == 1.0
+    except ValueError:
+        ok = False
+    if not ok:
+        log.warning("python graders: no sandbox on this host (status %s): %s", done.returncode,
+                    done.stderr.decode(errors="replace")[-2000:])
+    return ok
 
 
 def require_sandbox(settings: Settings) -> None:
     """Raise :class:`GraderSpecError` when python graders cannot run here."""
-    if sys.platform != "linux" or not sandbox_available():
-        if not settings.python_grader_allow_unsandboxed:
-            raise GraderSpecError(
-                "Python graders are disabled on this server: it cannot isolate them (it needs Linux with root or "
-                "unprivileged user namespaces). An operator may allow them without isolation with "
-                "OPENFT_PYTHON_GRADER_ALLOW_UNSANDBOXED=true.", "type")
+    if not sandbox_available() and not settings.python_grader_allow_unsandboxed:
+        raise GraderSpecError(
+            "Python graders are disabled on this server: it cannot isolate them (it needs Linux with root or "
+            "unprivileged user namespaces). An operator may allow them without isolation with "
+            "OPENFT_PYTHON_GRADER_ALLOW_UNSANDBOXED=true.", "type")
 
 
 def _semaphore(settings: Settings) -> asyncio.Semaphore:
@@ -166,7 +176,7 @@ def _semaphore(settings: Settings) -> asyncio.Semaphore:
 async def run_python_grader(grader: Python, result: GradeResult, *, item: Mapping[str, Any] | Any,
                             sample: Sample | None, settings: Settings) -> None:
     """Fill ``result`` with the reward of ``grader`` (or its error flags)."""
-    isolated = sys.platform == "linux" and await asyncio.to_thread(sandbox_available)
+    isolated = await asyncio.to_thread(sandbox_available)
     if not isolated and not settings.python_grader_allow_unsandboxed:
         result.fail("python_grader_server_error", "python_grader_server_error_type", "sandbox")
         return

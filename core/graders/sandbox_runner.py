@@ -39,8 +39,9 @@ def main() -> None:
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    if os.path.isdir("/opt/site-packages"):
-        sys.path.append("/opt/site-packages")
+    packages = sys.argv[1] if len(sys.argv) > 1 else "/opt/site-packages"  # where the installed packages are
+    if os.path.isdir(packages):
+        sys.path.append(packages)
     payload = json.loads(sys.stdin.read())
     _guard()
     try:

@@ -17,7 +17,8 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (cfg["file_bytes"],) * 2)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     runner = str(Path(__file__).with_name("sandbox_runner.py"))
-    os.execve(cfg["python"], [cfg["python"], "-I", "-S", "-B", runner], {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8", "OPENBLAS_NUM_THREADS": "1"}
+    os.execve(cfg["python"], [cfg["python"], "-I", "-S", "-B", runner, cfg["site_packages"]], env)
 
 
 if __name__ == "__main__":

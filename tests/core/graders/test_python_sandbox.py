@@ -155,3 +155,47 @@ def test_python_grader_source_is_checked_when_parsed() -> None:
         with pytest.raises(GraderSpecError) as err:
             parse_grader({"type": "python", "name": "p", "source": source})
         assert err.value.param == "source" and why in err.value.message
+
+
+async def test_the_probe_works_from_inside_an_event_loop() -> None:
+    # parse_grader(spec, settings) asks for the sandbox from request handlers, inside the loop
+    sandbox_available.cache_clear()
+    assert sandbox_available() is True
+
+
+async def test_unicode_and_json_round_trip_through_the_sandbox() -> None:
+    source = "def grade(sample, item):\n    return float(sample['output_text'] == item['city'] and item['n'] == [1, 2])"
+    settings = Settings(python_grader_timeout_seconds=5)
+    result = await grade(parse_grader({"type": "python", "name": "u", "source": source}, settings),
+                         item={"city": "Köln – 東京 🚀", "n": [1, 2]}, sample=Sample.from_text("Köln – 東京 🚀"),
+                         settings=settings)
+    assert (result.reward, result.failed) == (1.0, False)
+
+
+def _host_without_namespaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.graders.sandbox as sandbox
+
+    monkeypatch.setattr(sandbox, "sandbox_available", lambda: False)
+
+
+def test_without_namespaces_python_graders_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    _host_without_namespaces(monkeypatch)
+    with pytest.raises(GraderSpecError) as err:
+        parse_grader({"type": "python", "name": "p", "source": "def grade(s, i):\n    return 1"}, Settings())
+    assert err.value.param == "type" and "OPENFT_PYTHON_GRADER_ALLOW_UNSANDBOXED" in err.value.message
+
+
+async def test_operator_may_allow_unsandboxed_graders(monkeypatch: pytest.MonkeyPatch) -> None:
+    _host_without_namespaces(monkeypatch)
+    monkeypatch.setenv("OPENFT_SECRET_TOKEN", SECRET)
+    settings = Settings(python_grader_allow_unsandboxed=True, python_grader_timeout_seconds=3)
+    source = ("import os\nfrom rapidfuzz import fuzz\ndef grade(sample, item):\n"
+              "    assert 'OPENFT_SECRET_TOKEN' not in os.environ\n    return fuzz.ratio('kitten', 'sitting') / 100")
+    result = await grade(parse_grader({"type": "python", "name": "p", "source": source}, settings),
+                         item={}, sample=Sample.from_text("x"), settings=settings)
+    assert (result.reward, result.failed) == (pytest.approx(8 / 13), False), result.details
+    loop = "def grade(s, i):\n    while True:\n        pass"
+    result = await grade(parse_grader({"type": "python", "name": "p", "source": loop}, settings),
+                         item={}, sample=Sample.from_text("x"), settings=settings)
+    assert result.errors["python_grader_server_error"]
+    assert result.details["python_grader_server_error_type"] == "timeout"
