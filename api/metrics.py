@@ -56,7 +56,7 @@ def job_device_classes(requirements: dict[str, Any] | None) -> list[str]:
     """The device kinds a queued job can run on, from the scheduler's ``requirements``.
 
     ``requirements["memory"]`` maps each kind the job fits (``cuda``, ``cpu``) to its memory
-    estimate (scheduler.memory.estimate_for_job); without estimates the job fits any device.
+    estimate (core.memory.estimate_for_job); without estimates the job fits any device.
     """
     memory = (requirements or {}).get("memory")
     return sorted(memory) if memory else ["any"]

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from core.memory import DEFAULT_MICRO_BATCH
 from core.protocol import Extensions, JobSpec
 from core.settings import Settings
 
@@ -105,7 +106,7 @@ def resolve_plan(spec: JobSpec, device: str, settings: Settings, n_examples: int
     if adapter_dtype == "auto":
         adapter_dtype = "bfloat16" if cuda and quant == "4bit" else "float32"
     batch = max(1, min(hp.batch_size, n_examples))
-    micro = largest_divisor_at_most(batch, ext.micro_batch_size or (4 if cuda else 16))
+    micro = largest_divisor_at_most(batch, ext.micro_batch_size or DEFAULT_MICRO_BATCH["cuda" if cuda else "cpu"])
     steps_per_epoch = math.ceil(n_examples / batch)
     total = steps_per_epoch * hp.n_epochs
     every = ext.checkpoint_every_steps

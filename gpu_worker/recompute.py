@@ -5,9 +5,9 @@ non-reentrant checkpointing (docs/training.md, "Speed").
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from core import memory
 from gpu_worker.config import TrainPlan
 
 
@@ -16,25 +16,24 @@ def setup_recompute(model: Any, plan: TrainPlan, max_tokens: int) -> int:
 
     ``max_tokens`` is the largest micro-batch (in tokens) the data can produce. The budget is
     ``plan.memory_budget_bytes`` or 90% of the device. Returns how many layers recompute
-    (all of them with ``plan.recompute == "all"``; none on the CPU).
+    (all of them with ``plan.recompute == "all"``; none on the CPU). The memory model is the
+    scheduler's (:mod:`core.memory`), so what placement reserved is what the engine plans for.
     """
     if plan.device != "cuda" or not plan.gradient_checkpointing:
         return 0
     import torch
 
-    n_layers = len(decoder_layers(model))
     if plan.recompute == "all":
         return enable_recompute(model, keep=0)
     total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
     budget = min(int(total * 0.9), plan.memory_budget_bytes or total)
-    config = model.config
-    # besides the weights: one recomputed layer, LoRA weights/grads/Adam state, logits tiles,
-    # allocator slack
-    one_layer = max_tokens * (34 * config.hidden_size + 10 * config.intermediate_size)
-    checkpoints = max_tokens * config.hidden_size * 2 * n_layers
-    used = torch.cuda.memory_allocated() + 2 * one_layer + checkpoints + int(1.5 * 2**30)
-    keep = layers_to_keep(model, max_tokens, budget, used)
-    return enable_recompute(model, keep=min(keep, n_layers))
+    shape = memory.ModelShape.from_config(model.config.to_dict())
+    # loaded so far: the weights and the LoRA weights; to come: their gradients and Adam state
+    adapter_state = shape.lora_params(plan.lora_rank) * memory.ADAPTER_BYTES_PER_PARAM
+    used = torch.cuda.memory_allocated() + adapter_state
+    keep = layers_to_keep(model, max_tokens, memory.allocated_limit(budget), used,
+                          quantization=memory.quantization_for("cuda", plan.quantization))
+    return enable_recompute(model, keep=keep)
 
 
 def decoder_layers(model: Any) -> list[Any]:
@@ -58,15 +57,10 @@ def enable_recompute(model: Any, keep: int) -> int:
     return sum(1 for layer in layers if layer.gradient_checkpointing)
 
 
-def layers_to_keep(model: Any, max_tokens: int, budget_bytes: int, used_bytes: int) -> int:
-    """How many decoder layers can keep their activations for a micro-batch of ``max_tokens``.
-
-    A layer that does not recompute holds about ``tokens * (34 * hidden + 10 * intermediate)``
-    bytes (bf16 inputs and outputs of its projections, norms, activation function, the LoRA
-    inputs); the recomputing layers still need one layer's worth at a time, already in
-    ``used_bytes``' margin.
-    """
-    config = model.config
-    per_layer = max_tokens * (34 * config.hidden_size + 10 * config.intermediate_size)
-    spare = budget_bytes - used_bytes
-    return max(0, min(config.num_hidden_layers, math.floor(spare / per_layer)))
+def layers_to_keep(model: Any, max_tokens: int, budget_bytes: int, used_bytes: int,
+                   quantization: memory.Quantization = "16bit") -> int:
+    """How many decoder layers can keep their activations for a micro-batch of ``max_tokens``
+    when ``budget_bytes`` may be allocated and ``used_bytes`` are taken by everything else
+    (:func:`core.memory.layers_that_fit` on the model's shape)."""
+    shape = memory.ModelShape.from_config(model.config.to_dict())
+    return memory.layers_that_fit(shape, quantization, max_tokens, budget_bytes - used_bytes)

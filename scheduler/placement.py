@@ -4,7 +4,7 @@
 each project already runs, and returns assignments:
 
 - a job goes only to a device of a kind it can run on whose free memory holds its estimate
-  (``scheduler.memory``), on a worker with a free slot (its ``capacity`` minus the jobs it
+  (``core.memory``), on a worker with a free slot (its ``capacity`` minus the jobs it
   holds); memory and slots taken by earlier assignments of the same call are deducted, so a
   worker is never overcommitted;
 - jobs are considered by priority (higher first), then fairness (the project with the fewest
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.protocol import WorkerInfo
-from scheduler.memory import gib
+from core.memory import gib
 
 _KIND_ORDER = {"cuda": 0, "cpu": 1}
 

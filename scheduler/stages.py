@@ -21,7 +21,7 @@ from core.validation import DataValidationError, ValidationResult, validate_stre
 from scheduler import events
 from scheduler.hyperparams import job_hyperparameters, resolve, total_steps
 from scheduler.jobs import change_status, fail_job, load_job
-from scheduler.memory import estimate_for_job
+from core.memory import estimate_for_job
 
 log = logging.getLogger(__name__)
 

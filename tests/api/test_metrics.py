@@ -36,7 +36,7 @@ def cuda(index: int, total: int, free: int, name: str = "NVIDIA H100") -> dict[s
 
 
 def test_metrics_report_jobs_queue_workers_and_gpu_memory(server: Any, http: Any, engine: Engine) -> None:
-    # requirements as scheduler.memory.estimate_for_job writes them
+    # requirements as core.memory.estimate_for_job writes them
     create_job(engine, "proj-a", status="queued", requirements={"memory": {"cuda": 20 * GiB}})
     create_job(engine, "proj-a", status="queued", requirements={"memory": {"cuda": GiB, "cpu": 2 * GiB}})
     create_job(engine, "proj-a", status="queued", requirements={"memory": None})

@@ -7,17 +7,19 @@ from pathlib import Path
 import pytest
 
 from core.catalog import get_catalog
-from core.protocol import Hyperparameters
-from core.settings import Settings
-from scheduler.memory import (
+from core.memory import (
     GiB,
     ModelShape,
+    activation_bytes_per_token,
     estimate_for_job,
     estimate_job_memory,
+    layers_that_fit,
     micro_batch_size,
     quantization_for,
     shape_of,
 )
+from core.protocol import Hyperparameters
+from core.settings import Settings
 
 LLAMA_8B = ModelShape.from_config({
     "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
@@ -180,3 +182,30 @@ def test_entries_without_a_shape() -> None:
     assert 28 <= guess.layers <= 40 and 3500 <= guess.hidden <= 5000
     est = estimate_for_job(OnlyCount(), _hp())["memory"]["cuda"]
     assert est > estimate_job_memory(LLAMA_8B, quantization="4bit", seq_len=2048).total * 0.9
+
+
+@pytest.mark.parametrize("quantization", ["4bit", "16bit", "32bit"])
+def test_the_engines_recompute_choice_uses_the_estimates_activation_terms(quantization: str) -> None:
+    """One memory model: the activations placement reserves are what the engine plans to keep."""
+    tokens = 4 * 2048
+    kept_all = estimate_job_memory(LLAMA_1B, quantization=quantization, micro_batch=4,  # type: ignore[arg-type]
+                                   gradient_checkpointing=False).activations
+    recompute_all = estimate_job_memory(LLAMA_1B, quantization=quantization, micro_batch=4,  # type: ignore[arg-type]
+                                        gradient_checkpointing=True).activations
+    assert layers_that_fit(LLAMA_1B, quantization, tokens, kept_all) == LLAMA_1B.layers  # type: ignore[arg-type]
+    assert layers_that_fit(LLAMA_1B, quantization, tokens, recompute_all) == 0  # type: ignore[arg-type]
+    halfway = activation_bytes_per_token(LLAMA_1B, quantization, kept_layers=8) * tokens  # type: ignore[arg-type]
+    assert layers_that_fit(LLAMA_1B, quantization, tokens, halfway) == 8  # type: ignore[arg-type]
+    assert recompute_all < halfway < kept_all
+
+
+def test_the_engine_and_placement_share_the_default_micro_batch(tiny_settings: Settings) -> None:
+    from core.protocol import BaseModelSpec, JobSpec
+    from gpu_worker.config import resolve_plan
+
+    hp = Hyperparameters(n_epochs=1, batch_size=32, learning_rate_multiplier=1.0, learning_rate=1e-4)
+    spec = JobSpec(job_id="ftjob-x", project_id="p", method="supervised", training_file="file-x",
+                   base_model=BaseModelSpec(name="tiny-chat", source="tiny-chat"), hyperparameters=hp, seed=1,
+                   fine_tuned_model="ft:x", n_train_examples=64, total_steps=2)
+    for kind in ("cuda", "cpu"):
+        assert resolve_plan(spec, kind, tiny_settings, 64).micro_batch_size == micro_batch_size(hp, kind=kind)

@@ -1,4 +1,9 @@
-"""How much device memory a LoRA/QLoRA training job needs, before it is placed.
+"""The one memory model of a LoRA/QLoRA training job: placement and the engine both use it.
+
+The scheduler places a job on a device that can hold :func:`estimate_for_job`; the engine
+(``gpu_worker.recompute``) picks how many decoder layers keep their activations with
+:func:`layers_that_fit`, from the same per-token activation terms; both take their default
+micro-batch from :data:`DEFAULT_MICRO_BATCH`.
 
 The estimate adds four terms (all in bytes)::
 
@@ -52,7 +57,7 @@ FRAGMENTATION: Final = 0.15
 FIXED_OVERHEAD: Final = 768 * MiB
 
 DEFAULT_LORA_RANK: Final = 16
-DEFAULT_MICRO_BATCH: Final[Mapping[str, int]] = {"cuda": 4, "cpu": 16}  # gpu_worker.config's defaults
+DEFAULT_MICRO_BATCH: Final[Mapping[str, int]] = {"cuda": 4, "cpu": 16}  # the engine's default micro-batch
 
 
 @dataclass(frozen=True)
@@ -189,25 +194,53 @@ def estimate_job_memory(
     """
     if quantization not in WEIGHT_BYTES:
         raise ValueError(f"unknown quantization {quantization!r}")
-    h, i = shape.hidden, shape.intermediate
     if quantization == "4bit":
         weights = shape.linear_params * NF4_BYTES_PER_PARAM + shape.embedding_params * 2
     else:
         weights = shape.total_params * WEIGHT_BYTES[quantization]
     adapter = shape.lora_params(lora_rank) * ADAPTER_BYTES_PER_PARAM
-    unit = 4 * h + 3 * i
-    logits = LOGITS_BYTES_PER_VOCAB * shape.vocab
-    if gradient_checkpointing:
-        per_token = 2 * shape.layers * h + max(logits, RECOMPUTE_BYTES_PER_UNIT[quantization] * unit)
-    else:
-        per_token = shape.layers * STORED_BYTES_PER_UNIT * unit + logits
-    if quantization == "32bit":
-        per_token *= 2
+    kept = 0 if gradient_checkpointing else shape.layers
     tokens = micro_batch * seq_len * (2 if preference else 1)
-    activations = per_token * tokens
+    activations = activation_bytes_per_token(shape, quantization, kept_layers=kept) * tokens
     allocated = weights + adapter + activations
     overhead = FRAGMENTATION * allocated + FIXED_OVERHEAD
     return MemoryEstimate(quantization, int(weights), int(adapter), int(activations), int(overhead))
+
+
+def activation_bytes_per_token(shape: ModelShape, quantization: Quantization, *, kept_layers: int) -> float:
+    """Activation bytes per token when the first ``kept_layers`` decoder layers keep their
+    activations and the others recompute them (activation checkpointing).
+
+    A kept layer holds ``5 * (4h + 3i)``; a recomputing one only its input (``2h``) plus, once,
+    the peak of recomputing one layer with its gradients; the logits (``1 * vocab``) count when
+    they are larger than that peak, or always when nothing recomputes. Doubled for fp32.
+    """
+    h = shape.hidden
+    kept = max(0, min(shape.layers, kept_layers))
+    unit = 4 * h + 3 * shape.intermediate
+    logits = LOGITS_BYTES_PER_VOCAB * shape.vocab
+    per_token = kept * STORED_BYTES_PER_UNIT * unit
+    if kept < shape.layers:
+        per_token += (shape.layers - kept) * 2 * h + max(logits, RECOMPUTE_BYTES_PER_UNIT[quantization] * unit)
+    else:
+        per_token += logits
+    return per_token * (2 if quantization == "32bit" else 1)
+
+
+def layers_that_fit(shape: ModelShape, quantization: Quantization, tokens: int, spare_bytes: float) -> int:
+    """How many decoder layers may keep their activations for a micro-batch of ``tokens``
+    when ``spare_bytes`` are left for activations (the most that fit, 0 if even full recompute
+    does not)."""
+    for kept in range(shape.layers, 0, -1):
+        if activation_bytes_per_token(shape, quantization, kept_layers=kept) * tokens <= spare_bytes:
+            return kept
+    return 0
+
+
+def allocated_limit(budget_bytes: int) -> int:
+    """The allocated memory a device budget holds, after the allocator's slack and the fixed
+    overhead that :attr:`MemoryEstimate.overhead` adds on top of the allocated terms."""
+    return max(0, int((budget_bytes - FIXED_OVERHEAD) / (1 + FRAGMENTATION)))
 
 
 # --- what a job asks of a device ----------------------------------------------------------
