@@ -181,7 +181,7 @@ async def run_python_grader(grader: Python, result: GradeResult, *, item: Mappin
         result.fail("python_grader_server_error", "python_grader_server_error_type", "sandbox")
         return
     payload = json.dumps({"source": grader.source, "sample": sample.as_dict() if sample else None,
-                          "item": item}, ensure_ascii=False).encode()
+                          "item": {} if item is None else item}, ensure_ascii=False).encode()
     async with _semaphore(settings):
         status, out, over, err = await _spawn(settings, payload, isolated=isolated)
     stderr = err.decode(errors="replace").strip()

@@ -210,7 +210,10 @@ def _message(err: Mapping[str, Any], param: str | None) -> str:
     kind, msg = err.get("type"), str(err.get("msg", "invalid value"))
     if kind == "missing":
         return f"Missing required parameter: '{param}'."
-    if kind == "union_tag_invalid" or kind == "union_tag_not_found":
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        if param and param.startswith("graders"):
+            return ("Invalid grader type in a multi grader: its graders are string_check, text_similarity, python, "
+                    "score_model or label_model graders.")
         return f"Invalid grader type; expected one of {', '.join(GRADER_TYPES)}."
     msg = msg.removeprefix("Value error, ")
     return f"Invalid value for '{param}': {msg}." if param else f"Invalid grader: {msg}."
