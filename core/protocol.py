@@ -124,6 +124,9 @@ class JobSpec(BaseModel):
     resume_step: int | None = Field(None, description="resume from checkpoint_prefix(job_id, step)")
     n_train_examples: int
     total_steps: int
+    file_sha256: dict[str, str] = Field(
+        default_factory=dict, description="sha256 of the bytes validation read, by param (training_file, ...)"
+    )
 
 
 # --- reports from the child (relayed by the worker) ----------------------------------------

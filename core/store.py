@@ -37,6 +37,14 @@ class ObjectNotFound(StoreError):
     """No object under the key."""
 
 
+def public_message(exc: StoreError) -> str:
+    """What a user may read about a store failure: never a store key, path or bucket (those go
+    to the operator's log)."""
+    if isinstance(exc, ObjectNotFound):
+        return "Artifact store error: an object the job needs is missing from the artifact store."
+    return "Artifact store error: the artifact store could not be reached or refused an operation."
+
+
 class Writer(ABC):
     """An in-progress object; see :meth:`Store.writer`."""
 

@@ -49,6 +49,9 @@ class File(SQLModel, table=True):
     status: str = Field(default="uploaded", max_length=16)
     status_details: str | None = None
     sha256: str | None = Field(default=None, max_length=64)
+    deleted_at: int | None = Field(
+        default=None, description="deleted by its owner; the row and bytes stay while a job uses them"
+    )
 
 
 class Upload(SQLModel, table=True):

@@ -55,10 +55,11 @@ def hardware(device: str) -> dict[str, Any]:
 
 def lineage(job: Job, trained: Trained, trained_tokens: int) -> dict[str, Any]:
     spec = job.spec
-    files = {"training_file": {"id": spec.training_file, "sha256": file_sha256(job.store, spec.training_file)}}
-    if spec.validation_file:
-        files["validation_file"] = {"id": spec.validation_file,
-                                    "sha256": file_sha256(job.store, spec.validation_file)}
+    files: dict[str, dict[str, str]] = {}
+    for param, file_id in (("training_file", spec.training_file), ("validation_file", spec.validation_file)):
+        if file_id:
+            sha = spec.file_sha256.get(param) or file_sha256(job.store, file_id)
+            files[param] = {"id": file_id, "sha256": sha}
     return {
         "model": spec.fine_tuned_model,
         "job_id": spec.job_id,

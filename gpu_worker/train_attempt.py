@@ -29,7 +29,7 @@ from typing import Any
 from core.model_cache import ModelUnavailable
 from core.protocol import JobSpec
 from core.settings import Settings
-from core.store import StoreError, store_from_settings
+from core.store import StoreError, public_message, store_from_settings
 from gpu_worker.callbacks import Reporter
 from gpu_worker.config import ConfigError
 from gpu_worker.data import DataError
@@ -119,7 +119,8 @@ def run(spec: JobSpec, settings: Settings, reporter: Reporter) -> int:
     except ConfigError as exc:
         return _fail(reporter, "invalid_extensions", str(exc))
     except StoreError as exc:
-        return _fail(reporter, "store_error", f"Artifact store error: {exc}")
+        traceback.print_exc(file=sys.stderr)  # the key and the cause, for the operator's log
+        return _fail(reporter, "store_error", public_message(exc))
     except Exception as exc:  # anything else is our bug or the library's: report it, never hang
         traceback.print_exc(file=sys.stderr)
         return _fail(reporter, "internal_error", f"{type(exc).__name__}: {exc}"[:2000])

@@ -39,6 +39,7 @@ def build_spec(session: Session, settings: Settings, job: Job) -> protocol.JobSp
         resume_step=job.resume_step,
         n_train_examples=stats["n_train_examples"],
         total_steps=stats["total_steps"],
+        file_sha256=stats.get("file_sha256", {}),
     )
 
 

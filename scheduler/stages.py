@@ -15,7 +15,7 @@ from core import protocol
 from core.catalog import get_catalog
 from core.db import session_scope
 from core.settings import Settings
-from core.store import Store
+from core.store import ObjectNotFound, Store
 from core.tokens import TokenCounter
 from core.validation import DataValidationError, ValidationResult, validate_stream
 from scheduler import events
@@ -47,7 +47,11 @@ def validate_job(settings: Settings, engine: Engine, store: Store, job_id: str) 
         for param, file_id in (("training_file", training_file), ("validation_file", validation_file)):
             if file_id is None:
                 continue
-            chunks = store.iter_bytes(protocol.file_key(file_id))
+            try:
+                chunks = store.iter_bytes(protocol.file_key(file_id))
+            except ObjectNotFound:  # deleted in the moment between the job's creation and its pin
+                raise DataValidationError("file_not_found", param, f"File {file_id} was deleted before "
+                                          "the job could read it; upload it again and create a new job") from None
             results[param] = validate_stream(
                 chunks, kind=kind, param=param, counter=counter, max_length=base.max_length,
                 model_name=base_name,
@@ -89,6 +93,8 @@ def _stats(results: dict[str, ValidationResult], hp: protocol.Hyperparameters) -
         "n_truncated": train.n_truncated,
         "total_steps": total_steps(train.n_examples, hp.batch_size, hp.n_epochs),
         "hyperparameters": hp.model_dump(),
+        # the bytes validated: the job pins them (api.services.files) and its lineage names them
+        "file_sha256": {param: result.sha256 for param, result in results.items()},
     }
     if "validation_file" in results:
         stats["n_valid_examples"] = results["validation_file"].n_examples

@@ -98,8 +98,7 @@ def _adapter_keys(store: Store, artifact_key: str) -> tuple[str, list[str]]:
     keys = [k for k in store.list(root + "/") if not k.endswith(MANIFEST)]
     configs = sorted((k for k in keys if k.endswith("/adapter_config.json")), key=lambda k: k.count("/"))
     if not configs:
-        raise NotFound(f"The files of model {artifact_key} are missing from the artifact store.",
-                       code="model_not_found")
+        raise NotFound("The model's files are missing from the artifact store.", code="model_not_found")
     folder = configs[0].rsplit("/", 1)[0]
     chosen = [k for k in keys if k.startswith(folder + "/")]
     # tokenizer, template and lineage saved next to (above) the adapter folder come along

@@ -5,6 +5,11 @@ becomes visible (row committed) only after its bytes are committed to the store,
 anywhere before that leaves neither. Fine-tune files start ``uploaded`` and a background check
 (UTF-8, one JSON object per line) moves them to ``processed`` or ``error``; other purposes are
 ``processed`` at once. Expired files (``expires_at`` passed) read as missing.
+
+A job pins the files it trains on: deleting (or the expiry of) a file that a job not yet ended
+uses hides it from its owner at once (``deleted_at``; every route answers 404 as for a missing
+file) but keeps the row and the bytes until that job ends, so the run is not wasted;
+:func:`purge_files` (housekeeping) then removes them.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 
 from anyio import to_thread
-from sqlalchemy import or_, update
+from sqlalchemy import and_, exists, or_, update
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -35,7 +40,8 @@ from core import ids
 from core.db import session_scope
 from core.protocol import file_key
 from core.store import ObjectNotFound, Store
-from core.tables import File, now
+from core.tables import File, Job, now
+from scheduler.transitions import TERMINAL
 
 log = logging.getLogger("openft.api.files")
 
@@ -55,13 +61,19 @@ def to_object(row: File) -> FileObject:
 def _visible(project_id: str) -> SelectOfScalar[File]:
     return select(File).where(
         File.project_id == project_id,
+        col(File.deleted_at).is_(None),
         or_(col(File.expires_at).is_(None), col(File.expires_at) > now()),
     )
 
 
+def find_file(session: Session, project_id: str, file_id: str) -> File | None:
+    """The caller's file ``file_id``, or None if missing, deleted, expired or another project's."""
+    return session.exec(_visible(project_id).where(File.id == file_id)).first()
+
+
 def get_file(session: Session, project_id: str, file_id: str, param: str = "file_id") -> File:
     """The caller's file ``file_id``; :class:`NotFound` if missing, expired or another project's."""
-    row = session.exec(_visible(project_id).where(File.id == file_id)).first()
+    row = find_file(session, project_id, file_id)
     if row is None:
         raise NotFound.object("File", file_id, param=param)
     return row
@@ -80,13 +92,39 @@ def list_files(
 
 
 def delete_file(session: Session, store: Store, project_id: str, file_id: str) -> FileDeleted:
-    """Delete the row, then the bytes (a crash in between leaves an orphan object, never a
-    row without bytes)."""
+    """Hide the file from its owner now; remove row and bytes now unless a job still uses them
+    (then :func:`purge_files` does once the job ends)."""
     row = get_file(session, project_id, file_id)
-    session.delete(row)
+    row.deleted_at = now()
     session.commit()
-    store.delete(file_key(file_id))
+    _purge(session, store, [file_id])
     return FileDeleted(id=file_id, deleted=True)
+
+
+def _pinned(file_ids: list[str]) -> SelectOfScalar[str]:
+    """The ids among ``file_ids`` that a job not yet ended trains or validates on."""
+    active = col(Job.status).not_in(TERMINAL)
+    return select(File.id).where(
+        col(File.id).in_(file_ids),
+        exists().where(active, or_(col(Job.training_file) == col(File.id), col(Job.validation_file) == col(File.id))),
+    )
+
+
+def _purge(session: Session, store: Store, file_ids: list[str]) -> list[str]:
+    """Delete the rows of ``file_ids`` no active job uses, then their bytes (a crash in between
+    leaves an orphan object, never a row without bytes); returns the ids removed."""
+    if not file_ids:
+        return []
+    pinned = set(session.exec(_pinned(file_ids)).all())
+    gone = [f for f in file_ids if f not in pinned]
+    for file_id in gone:
+        row = session.get(File, file_id)
+        if row is not None:
+            session.delete(row)
+    session.commit()
+    for file_id in gone:
+        store.delete(file_key(file_id))
+    return gone
 
 
 def open_content(
@@ -249,16 +287,14 @@ def pending_file_ids(state: AppState) -> list[str]:
         return list(session.exec(select(File.id).where(File.status == "uploaded")).all())
 
 
-def delete_expired_files(state: AppState) -> int:
-    """Delete files whose ``expires_at`` has passed (rows first, then bytes)."""
+def purge_files(state: AppState) -> int:
+    """Remove the files deleted by their owner or expired that no active job uses any more
+    (rows first, then bytes); returns how many went."""
     with session_scope(state.engine) as session:
-        expired = list(session.exec(
-            select(File.id).where(col(File.expires_at).is_not(None), col(File.expires_at) <= now())
+        hidden = list(session.exec(
+            select(File.id).where(or_(
+                col(File.deleted_at).is_not(None),
+                and_(col(File.expires_at).is_not(None), col(File.expires_at) <= now()),
+            ))
         ).all())
-        for file_id in expired:
-            row = session.get(File, file_id)
-            if row is not None:
-                session.delete(row)
-    for file_id in expired:
-        state.store.delete(file_key(file_id))
-    return len(expired)
+        return len(_purge(session, state.store, hidden))

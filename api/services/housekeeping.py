@@ -23,8 +23,8 @@ INTERVAL_SECONDS = 60.0
 
 
 def sweep(state: AppState) -> tuple[int, int]:
-    """One pass: (uploads expired, files deleted)."""
-    return uploads.expire_uploads(state), files.delete_expired_files(state)
+    """One pass: (uploads expired, files removed: expired or deleted ones no active job uses)."""
+    return uploads.expire_uploads(state), files.purge_files(state)
 
 
 async def _sweep_and_log(state: AppState) -> None:

@@ -16,11 +16,12 @@ from sqlmodel import Session, col, select
 from api.errors import InvalidRequest, NotFound
 from api.pagination import paginate
 from api.schemas.jobs import JobCreate
+from api.services import files
 from core import ids
 from core.catalog import get_catalog
 from core.protocol import Extensions
 from core.settings import Settings
-from core.tables import Checkpoint, File, Job, JobEvent, Model
+from core.tables import Checkpoint, Job, JobEvent, Model
 from scheduler import events
 from scheduler.hyperparams import HyperparameterError, job_hyperparameters, validate_method
 from scheduler.jobs import change_status, load_job
@@ -77,8 +78,8 @@ def _resolve_model(session: Session, settings: Settings, project_id: str, name: 
 
 
 def _check_file(session: Session, project_id: str, file_id: str, param: str) -> None:
-    file = session.get(File, file_id)
-    if file is None or file.project_id != project_id:
+    file = files.find_file(session, project_id, file_id)
+    if file is None:
         raise InvalidRequest(f"invalid {param}: {file_id}", param=param)
     if file.purpose != "fine-tune":
         raise InvalidRequest(

@@ -34,6 +34,7 @@ from api.inference.server import ModelServer, get_model_server
 from api.services.models import Resolved, resolve
 from api.state import AppState, periodic
 from core.db import session_scope
+from core.store import StoreError, public_message
 from core.tables import Job, ServeCheck
 from scheduler import events
 from scheduler.events import Level
@@ -112,7 +113,8 @@ async def run_check(state: AppState, server: ModelServer, check: ServeCheck) -> 
         if check.attempts < MAX_ATTEMPTS:
             await to_thread.run_sync(_finish, state, check, "pending")
             return "pending"
-        message = events.SERVE_CHECK_NOT_RUN.format(model=check.model_id, error=f"{type(exc).__name__}: {exc}")
+        error = public_message(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
+        message = events.SERVE_CHECK_NOT_RUN.format(model=check.model_id, error=error)
         await to_thread.run_sync(_finish, state, check, "error", message, "warn")
         return "error"
     total = len(check.samples)

@@ -136,13 +136,19 @@ def test_processing_error_names_the_line(client: openai.OpenAI) -> None:
     f = client.files.create(file=("bad.jsonl", data, "application/jsonl"), purpose="fine-tune")
     done = client.files.wait_for_processing(f.id, poll_interval=0.1)
     assert done.status == "error"
-    assert done.status_details is not None and "line 3" in done.status_details
+    assert done.status_details is not None and "Line 3: invalid JSON" in done.status_details
     nested = client.files.create(file=("arr.jsonl", b"[1, 2]\n", "application/jsonl"), purpose="fine-tune")
-    assert "line 1" in (client.files.wait_for_processing(nested.id, poll_interval=0.1).status_details or "")
+    assert "Line 1: the file is a JSON array" in (
+        client.files.wait_for_processing(nested.id, poll_interval=0.1).status_details or "")
+    # a bad byte is named on its own line (the check used to say "line 1" for every one)
     latin = client.files.create(
-        file=("l.jsonl", b'{"a": "\xe9"}\n', "application/jsonl"), purpose="fine-tune"
+        file=("l.jsonl", chat_jsonl(12) + b'{"a": "\xe9"}\n', "application/jsonl"), purpose="fine-tune"
     )
-    assert "UTF-8" in (client.files.wait_for_processing(latin.id, poll_interval=0.1).status_details or "")
+    details = client.files.wait_for_processing(latin.id, poll_interval=0.1).status_details or ""
+    assert "Line 13: not valid UTF-8 (byte 0xe9" in details
+    bom = client.files.create(file=("bom.jsonl", b"\xef\xbb\xbf" + chat_jsonl(2), "application/jsonl"),
+                              purpose="fine-tune")
+    assert client.files.wait_for_processing(bom.id, poll_interval=0.1).status == "processed"
 
 
 def test_other_purposes_are_processed_at_once(client: openai.OpenAI) -> None:

@@ -25,7 +25,10 @@ def test_invalid_extension_fails_with_a_code(harness: Harness) -> None:
 def test_missing_training_file_fails(harness: Harness) -> None:
     run = harness.run(harness.spec("ftjob-nofile01", training_file="file-missing", n_examples=12,
                                    batch_size=4, n_epochs=1))
-    assert run.last("failed").code == "store_error" and run.proc.returncode == 1
+    failed = run.last("failed")
+    assert failed.code == "store_error" and run.proc.returncode == 1
+    assert "missing from the artifact store" in (failed.message or "")
+    assert "files/" not in (failed.message or "")  # a user-facing message never names a store key
 
 
 def test_sigterm_cancels_promptly_and_publishes_nothing(harness: Harness) -> None:

@@ -1,0 +1,111 @@
+"""A job pins the files it trains on: deleting one mid-job hides it from its owner at once, yet
+the job still validates, trains and publishes; the bytes go when the job has ended.
+
+Before this, ``DELETE /v1/files/{id}`` removed the bytes at once and the job trained to its last
+step, then failed with ``store_error`` ("Artifact store error: files/file-…", a store key in a
+user-facing message) because publishing read the training file again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+
+import openai
+import pytest
+from embedded import embedded_server, fast_settings
+from factories import chat_jsonl, row_counts, store_leftovers
+from live_server import LiveServer, make_client
+from sqlalchemy.engine import Engine
+
+from api.services.housekeeping import sweep
+from core.protocol import file_key, model_prefix
+from core.settings import Settings
+from core.store import Store
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+FAST = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2, "batch_size": 4}}}
+
+
+@pytest.fixture
+def embedded(settings: Settings, engine: Engine, store: Store, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """The embedded mode; the ``no_worker`` marker keeps jobs from training."""
+    worker = request.node.get_closest_marker("no_worker") is None
+    with embedded_server(fast_settings(settings), engine, store, worker=worker) as live:
+        yield live
+    assert not [e for e in live.log.entries if e[2] >= 500]
+
+
+@pytest.fixture
+def jobs_client(embedded: LiveServer, api_key: str) -> Iterator[openai.OpenAI]:
+    with make_client(embedded, api_key) as c:
+        yield c
+
+
+def _upload(client: openai.OpenAI, data: bytes) -> str:
+    return client.files.create(file=("train.jsonl", data, "application/jsonl"), purpose="fine-tune").id
+
+
+def _wait(client: openai.OpenAI, job_id: str, wanted: set[str], timeout: float = 300) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = client.fine_tuning.jobs.retrieve(job_id).status
+        if status in wanted:
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} never reached {wanted}")
+
+
+def _assert_gone_for_the_owner(client: openai.OpenAI, file_id: str) -> None:
+    for call in (client.files.retrieve, client.files.content, client.files.delete):
+        with pytest.raises(openai.NotFoundError):
+            call(file_id)
+    assert file_id not in [f.id for f in client.files.list()]
+    with pytest.raises(openai.BadRequestError) as err:
+        client.fine_tuning.jobs.create(model="tiny-chat", training_file=file_id)
+    assert err.value.param == "training_file"
+
+
+@pytest.mark.no_worker
+def test_a_deleted_file_stays_pinned_until_its_job_ends(
+    jobs_client: openai.OpenAI, embedded: LiveServer, store: Store, engine: Engine
+) -> None:
+    client = jobs_client
+    used, unused = _upload(client, chat_jsonl(12)), _upload(client, chat_jsonl(12))
+    job = client.fine_tuning.jobs.create(model="tiny-chat", training_file=used, validation_file=used)
+    for file_id in (used, unused):
+        assert client.files.delete(file_id).deleted is True
+        _assert_gone_for_the_owner(client, file_id)
+    # the unused file is gone at once; the job's file is hidden but its row and bytes remain
+    assert store_leftovers(store) == [file_key(used)] and row_counts(engine)["files"] == 1
+    assert _wait(client, job.id, {"queued"}) == "queued"  # validation still reads it
+    assert sweep(embedded.app.state.openft)[1] == 0  # pinned while the job may still run
+    assert store.exists(file_key(used))
+
+    client.fine_tuning.jobs.cancel(job.id)
+    assert sweep(embedded.app.state.openft)[1] == 1  # the job ended: the file goes
+    assert store_leftovers(store) == [] and row_counts(engine)["files"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)
+def test_deleting_the_training_file_mid_job_does_not_waste_the_run(
+    jobs_client: openai.OpenAI, embedded: LiveServer, store: Store
+) -> None:
+    client = jobs_client
+    data = chat_jsonl(16)
+    file_id = _upload(client, data)
+    job = client.fine_tuning.jobs.create(model="tiny-chat", training_file=file_id, method=FAST)
+    _wait(client, job.id, {"running"} | TERMINAL)
+    assert client.files.delete(file_id).deleted is True
+    _assert_gone_for_the_owner(client, file_id)
+
+    assert _wait(client, job.id, TERMINAL) == "succeeded", client.fine_tuning.jobs.retrieve(job.id).error
+    done = client.fine_tuning.jobs.retrieve(job.id)
+    assert done.fine_tuned_model and client.models.retrieve(done.fine_tuned_model).id == done.fine_tuned_model
+    lineage = json.loads(store.read_bytes(f"{model_prefix(done.fine_tuned_model)}/lineage.json"))
+    assert lineage["data"]["training_file"] == {"id": file_id, "sha256": hashlib.sha256(data).hexdigest()}
+    assert sweep(embedded.app.state.openft)[1] == 1
+    assert not store.exists(file_key(file_id))
