@@ -4,9 +4,9 @@
 ``text_similarity``, ``python``, ``score_model``, ``label_model``, ``multi``) and raises
 :class:`GraderSpecError` naming the offending field (``"operation"``, ``"graders.a.input"``), which
 callers prefix with where the grader sits (``"grader."``, ``"testing_criteria[0]."``). Unknown
-extra fields are ignored, as the client's own models do. Checks that depend on how the service is
-configured (an embedding model for ``cosine``, a sandbox for ``python``) run when ``settings`` is
-given.
+extra fields are ignored, as the client's own models do; a missing ``name`` defaults to the type.
+Checks that depend on how the service is configured (an embedding model for ``cosine``, a sandbox
+for ``python``) run when ``settings`` is given.
 """
 
 from __future__ import annotations
@@ -37,6 +37,15 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     name: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_name(cls, data: Any) -> Any:
+        # OpenAI's own examples often leave the name out (its eval graders had it optional):
+        # such a grader is known by its type.
+        if isinstance(data, dict) and "name" not in data:
+            return {**data, "name": data.get("type")}
+        return data
 
 
 class StringCheck(_Spec):

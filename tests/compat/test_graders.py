@@ -81,7 +81,6 @@ def test_validate_echoes_the_grader(client: openai.OpenAI) -> None:
 BAD: list[tuple[dict[str, Any], str]] = [
     ({**EXACT, "operation": "contains"}, "grader.operation"),
     ({k: v for k, v in EXACT.items() if k != "reference"}, "grader.reference"),
-    ({k: v for k, v in EXACT.items() if k != "name"}, "grader.name"),
     ({**EXACT, "input": 5}, "grader.input"),
     ({**EXACT, "type": "regex"}, "grader.type"),
     ({k: v for k, v in EXACT.items() if k != "type"}, "grader.type"),

@@ -136,3 +136,17 @@ async def test_no_sample_means_sample_variables_are_missing() -> None:
     result = await grade(parse_grader(sc("eq", "{{sample.output_text}}", "x")), item={}, sample=None,
                          settings=Settings())
     assert result.errors["invalid_variable_error"] is True
+
+
+async def test_a_grader_without_a_name_is_known_by_its_type() -> None:
+    # OpenAI's guide writes graders like this one (no name)
+    spec = {"type": "multi", "calculate_output": "(name + email) / 2", "graders": {
+        "name": {"type": "text_similarity", "input": "{{sample.output_json.name}}", "reference": "{{item.name}}",
+                 "evaluation_metric": "fuzzy_match"},
+        "email": {"type": "string_check", "input": "{{sample.output_json.email}}", "reference": "{{item.email}}",
+                  "operation": "eq"}}}
+    grader = parse_grader(spec)
+    assert grader.name == "multi"
+    result = await grade(grader, item={"name": "kitten", "email": "a@b.c"},
+                         sample=Sample.from_text('{"name": "sitting", "email": "a@b.c"}'), settings=Settings())
+    assert result.reward == pytest.approx((8 / 13 + 1) / 2) and result.sub_rewards["email"] == 1.0
