@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import math
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ def require_embeddings(settings: Settings) -> None:
         settings.grader_embeddings_url and settings.grader_embeddings_model
     ):
         raise GraderSpecError(f"This server cannot compute 'cosine': {_HOW}.", "evaluation_metric")
+    if settings.grader_embeddings_model_dir is not None and importlib.util.find_spec("sentence_transformers") is None:
+        raise GraderSpecError("This server cannot compute 'cosine': OPENFT_GRADER_EMBEDDINGS_MODEL_DIR is set but the "
+                              "sentence-transformers package is not installed (pip install sentence-transformers).",
+                              "evaluation_metric")
 
 
 def _cos(a: list[float], b: list[float]) -> float:

@@ -9,6 +9,7 @@ nonsense (``model_grader_*``). Anything unexpected is ``other_error`` and is log
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -51,8 +52,8 @@ async def _grade(grader: Grader, *, item: Mapping[str, Any] | None, sample: Samp
                 from core.graders.embeddings import cosine
 
                 result.reward = await cosine(settings, rendered, reference)
-            else:
-                result.reward = text.similarity(grader.evaluation_metric, rendered, reference)
+            else:  # off the event loop: ROUGE-L on long texts is quadratic
+                result.reward = await asyncio.to_thread(text.similarity, grader.evaluation_metric, rendered, reference)
         elif isinstance(grader, Python):
             from core.graders.sandbox import run_python_grader
 

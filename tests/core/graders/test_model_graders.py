@@ -145,3 +145,14 @@ def test_cosine_without_an_embedding_model_names_the_settings() -> None:
     assert err.value.param == "evaluation_metric"
     for setting in ("OPENFT_GRADER_EMBEDDINGS_URL", "OPENFT_GRADER_EMBEDDINGS_MODEL_DIR"):
         assert setting in err.value.message
+
+
+def test_cosine_with_a_model_dir_needs_sentence_transformers(tmp_path: Any) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("sentence_transformers") is not None:
+        pytest.skip("sentence-transformers is installed here")
+    spec = {"type": "text_similarity", "name": "cos", "evaluation_metric": "cosine", "input": "a", "reference": "b"}
+    with pytest.raises(GraderSpecError) as err:
+        parse_grader(spec, Settings(grader_embeddings_model_dir=tmp_path))
+    assert err.value.param == "evaluation_metric" and "pip install sentence-transformers" in err.value.message
