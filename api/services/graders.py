@@ -110,13 +110,14 @@ async def check_judges(judge: ProjectJudge, grader: Grader, param: str = "grader
 async def validate(state: AppState, server: ModelServer, project: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     """``GraderValidateResponse``: the grader echoed back once it parses (400 otherwise).
 
-    A multi grader whose ``graders`` is a name -> grader mapping is valid, but the official
-    client's type expects a single grader object there, so it is not echoed (``grader`` null)
-    rather than failing a strict client.
+    Two valid graders do not fit the official client's response type, so they are not echoed
+    (``grader`` null) rather than failing a strict client: a ``label_model`` (the type lists the
+    fine-tuning graders only) and a multi grader whose ``graders`` is a name -> grader mapping (the
+    type has a single grader object there).
     """
     grader = parse(spec, state.settings)
     await check_judges(ProjectJudge(state, server, project), grader)
-    if isinstance(grader, Multi) and grader.graders_as_mapping:
+    if isinstance(grader, LabelModel) or isinstance(grader, Multi) and grader.graders_as_mapping:
         return {"grader": None}
     return {"grader": wire(grader)}
 

@@ -70,6 +70,14 @@ async def test_async_run_and_validate(async_client: openai.AsyncOpenAI) -> None:
     assert valid.grader is not None and valid.grader.model_dump(exclude_none=True) == FUZZY
 
 
+def test_valid_graders_the_clients_type_cannot_hold_are_not_echoed(client: openai.OpenAI) -> None:
+    label = {"type": "label_model", "name": "l", "model": "tiny-chat", "labels": ["a", "b"], "passing_labels": ["a"],
+             "input": [{"role": "user", "content": "{{sample.output_text}}"}]}
+    mapping = {"type": "multi", "name": "m", "calculate_output": "a", "graders": {"a": EXACT}}
+    for grader in (label, mapping):
+        assert client.fine_tuning.alpha.graders.validate(grader=grader).grader is None  # type: ignore[arg-type]
+
+
 def test_validate_echoes_the_grader(client: openai.OpenAI) -> None:
     valid = client.fine_tuning.alpha.graders.validate(grader=EXACT)
     assert valid.grader is not None and valid.grader.model_dump(exclude_none=True) == EXACT
