@@ -128,6 +128,14 @@ class JobSpec(BaseModel):
         default_factory=dict, description="sha256 of the bytes validation read, by param (training_file, ...)"
     )
 
+    def retry_with(self, micro_batch_size: int, resume_step: int | None) -> JobSpec:
+        """This attempt run again with a smaller micro-batch (an out-of-memory retry), from
+        ``resume_step`` when a checkpoint was written; the effective batch size is unchanged."""
+        update: dict[str, Any] = {"extensions": {**self.extensions, "micro_batch_size": micro_batch_size}}
+        if resume_step is not None:
+            update["resume_step"] = resume_step
+        return self.model_copy(update=update)
+
 
 # --- reports from the child (relayed by the worker) ----------------------------------------
 ReportKind = Literal["started", "event", "metrics", "checkpoint", "paused", "succeeded", "failed"]

@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer
 from sqlmodel import Field, SQLModel
 
+from core.plan import JobPlan, PlanColumn
+
 
 def now() -> int:
     """Current unix time in whole seconds."""
@@ -110,9 +112,10 @@ class Job(SQLModel, table=True):
     finished_at: int | None = None
     # scheduling
     priority: int = 0
-    stats: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    plan: JobPlan | None = Field(default=None, sa_column=Column(PlanColumn), description="set once validated")
     requirements: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     attempts: int = 0
+    worker_losses: int = Field(default=0, description="times a worker stopped heartbeating with the job")
     worker_id: str | None = Field(default=None, max_length=128)
     dispatched_at: float | None = None
     lease_expires_at: float | None = None

@@ -63,18 +63,16 @@ class OomRetry:
         if current <= 1:
             return None
         smaller = current // 2
-        update: dict[str, object] = {"extensions": {**spec.extensions, "micro_batch_size": smaller}}
-        if last_checkpoint_step is not None:
-            update["resume_step"] = last_checkpoint_step
+        retry = spec.retry_with(smaller, last_checkpoint_step)
         self.retries += 1
         key = retry_spec_key(self.job_id, self.attempt, self.retries)
-        self.store.write_json(key, spec.model_copy(update=update).model_dump(mode="json"))
+        self.store.write_json(key, retry.model_dump(mode="json"))
         self.spec_key = key
         event = Report(
             kind="event",
             job_id=self.job_id,
             level="warn",
             message=f"Out of memory with micro-batch size {current}; retrying with {smaller}",
-            data={"micro_batch_size": smaller, "resume_step": update.get("resume_step")},
+            data={"micro_batch_size": smaller, "resume_step": retry.resume_step},
         )
         return key, event

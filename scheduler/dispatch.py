@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from sqlmodel import Session
 
-from core import ids, protocol
+from core import protocol
 from core.catalog import get_catalog
 from core.settings import Settings
 from core.store import Store
@@ -15,14 +14,16 @@ from core.tables import Job, Model
 
 
 def build_spec(session: Session, settings: Settings, job: Job) -> protocol.JobSpec:
-    """The :class:`JobSpec` a worker runs for ``job``'s current attempt."""
+    """The :class:`JobSpec` a worker runs for ``job``'s current attempt, from its plan."""
+    plan = job.plan
+    if plan is None:
+        raise ValueError(f"job {job.id} has no plan: it was never validated")
     entry = get_catalog(settings).require(job.base_model)
     parent = None
     if job.parent_model:
         model = session.get(Model, job.parent_model)
         if model is not None:
             parent = protocol.ParentModelSpec(id=model.id, artifact_key=model.artifact_key)
-    stats: dict[str, Any] = job.stats
     return protocol.JobSpec(
         job_id=job.id,
         attempt=job.attempts,
@@ -32,27 +33,19 @@ def build_spec(session: Session, settings: Settings, job: Job) -> protocol.JobSp
         parent_model=parent,
         training_file=job.training_file,
         validation_file=job.validation_file,
-        hyperparameters=protocol.Hyperparameters.model_validate(stats["hyperparameters"]),
+        hyperparameters=plan.hyperparameters,
         seed=job.seed,
-        fine_tuned_model=stats["model_id"],
+        fine_tuned_model=plan.fine_tuned_model,
         extensions=dict(job.extensions),
         resume_step=job.resume_step,
-        n_train_examples=stats["n_train_examples"],
-        total_steps=stats["total_steps"],
-        file_sha256=stats.get("file_sha256", {}),
+        n_train_examples=plan.n_train_examples,
+        total_steps=plan.total_steps,
+        file_sha256=dict(plan.file_sha256),
     )
-
-
-def model_name_for(job: Job) -> str:
-    """The ``ft:`` id the job will publish: the base's name without its namespace."""
-    base = job.base_model.rsplit("/", 1)[-1]
-    return ids.fine_tuned_model_id(base, job.project_id, job.suffix)
 
 
 def prepare_dispatch(session: Session, settings: Settings, store: Store, job: Job, worker_id: str) -> None:
     """Claim ``job`` for ``worker_id`` (a new attempt) and write its spec to the store."""
-    if "model_id" not in job.stats:
-        job.stats = {**job.stats, "model_id": model_name_for(job)}
     job.attempts += 1
     job.worker_id = worker_id
     job.dispatched_at = time.time()

@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.protocol import WorkerInfo
 from core.memory import gib
+from core.protocol import WorkerInfo
 
 _KIND_ORDER = {"cuda": 0, "cpu": 1}
 

@@ -40,8 +40,6 @@ def _started(session: Session, store: Store, job: Job, r: Report) -> None:
         change_status(session, job, "running", events.STARTED)
         if job.resume_step:
             events.add_event(session, job.id, events.RESUMING.format(step=job.resume_step))
-    if r.total_steps:
-        job.stats = {**job.stats, "total_steps": r.total_steps}
 
 
 def _event(session: Session, store: Store, job: Job, r: Report) -> None:
@@ -50,7 +48,7 @@ def _event(session: Session, store: Store, job: Job, r: Report) -> None:
 
 def _metrics(session: Session, store: Store, job: Job, r: Report) -> None:
     assert r.step is not None
-    total = r.total_steps or job.stats.get("total_steps") or r.step
+    total = r.total_steps or (job.plan.total_steps if job.plan else r.step)
     data = {**r.metrics, "step": r.step, "total_steps": total}
     events.add_event(
         session, job.id, events.metrics_message(r.step, total, r.metrics), type="metrics", data=data
@@ -67,9 +65,8 @@ def _checkpoint(session: Session, store: Store, job: Job, r: Report) -> None:
     job.resume_step = r.step
     if not r.epoch_end:
         return
-    base_id = job.stats.get("model_id")
-    assert base_id, "dispatch records the model id before a job runs"
-    model_id = checkpoint_model_id(base_id, r.step)
+    assert job.plan is not None, "a job runs only once validated"
+    model_id = checkpoint_model_id(job.plan.fine_tuned_model, r.step)
     session.add(Checkpoint(
         id=ids.checkpoint_id(), job_id=job.id, project_id=job.project_id, step_number=r.step,
         fine_tuned_model_checkpoint=model_id, metrics={"step": float(r.step), **r.metrics},
@@ -117,7 +114,8 @@ def _paused(session: Session, store: Store, job: Job, r: Report) -> None:
 
 
 def _succeeded(session: Session, store: Store, job: Job, r: Report) -> Job:
-    model_id = job.stats["model_id"]
+    assert job.plan is not None, "a job runs only once validated"
+    model_id = job.plan.fine_tuned_model
     result_file = _register_results(session, store, job, r)
     session.add(Model(
         id=model_id, project_id=job.project_id, job_id=job.id, base_model=job.base_model,

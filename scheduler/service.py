@@ -185,8 +185,8 @@ class Scheduler:
         job.worker_id = None
         job.dispatched_at = None
         job.lease_expires_at = None
-        losses = int(job.stats.get("worker_losses", 0)) + 1
-        job.stats = {**job.stats, "worker_losses": losses}
+        job.worker_losses += 1
+        losses = job.worker_losses
         if job.status == "paused":
             job.requested = None
             return

@@ -7,21 +7,22 @@ wrong with the data is found here, before a GPU is touched.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from core import protocol
+from core import ids, protocol
 from core.catalog import get_catalog
 from core.db import session_scope
+from core.memory import estimate_for_job
+from core.plan import JobPlan
 from core.settings import Settings
 from core.store import ObjectNotFound, Store
+from core.tables import Job
 from core.tokens import TokenCounter
 from core.validation import DataValidationError, ValidationResult, validate_stream
 from scheduler import events
 from scheduler.hyperparams import job_hyperparameters, resolve, total_steps
 from scheduler.jobs import change_status, fail_job, load_job
-from core.memory import estimate_for_job
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def validate_job(settings: Settings, engine: Engine, store: Store, job_id: str) 
         method, hp = resolve(job.method, train.n_examples, base)
         job.method = method
         job.hyperparameters = job_hyperparameters(method)
-        job.stats = _stats(results, hp)
+        job.plan = make_plan(job, results, hp)
         job.requirements = estimate_for_job(base, hp, job.extensions)
         for param, result in results.items():
             if result.n_truncated:
@@ -85,17 +86,20 @@ def validate_job(settings: Settings, engine: Engine, store: Store, job_id: str) 
         change_status(session, job, "queued", events.VALIDATED)
 
 
-def _stats(results: dict[str, ValidationResult], hp: protocol.Hyperparameters) -> dict[str, Any]:
+def make_plan(job: Job, results: dict[str, ValidationResult], hp: protocol.Hyperparameters) -> JobPlan:
+    """The job's :class:`~core.plan.JobPlan` from its validated files and resolved hyperparameters."""
     train = results["training_file"]
-    stats: dict[str, Any] = {
-        "n_train_examples": train.n_examples,
-        "train_tokens": train.total_tokens,
-        "n_truncated": train.n_truncated,
-        "total_steps": total_steps(train.n_examples, hp.batch_size, hp.n_epochs),
-        "hyperparameters": hp.model_dump(),
+    valid = results.get("validation_file")
+    return JobPlan(
+        fine_tuned_model=model_name_for(job), hyperparameters=hp, n_train_examples=train.n_examples,
+        n_valid_examples=valid.n_examples if valid else None, train_tokens=train.total_tokens,
+        n_truncated=train.n_truncated, total_steps=total_steps(train.n_examples, hp.batch_size, hp.n_epochs),
         # the bytes validated: the job pins them (api.services.files) and its lineage names them
-        "file_sha256": {param: result.sha256 for param, result in results.items()},
-    }
-    if "validation_file" in results:
-        stats["n_valid_examples"] = results["validation_file"].n_examples
-    return stats
+        file_sha256={param: result.sha256 for param, result in results.items()},
+    )
+
+
+def model_name_for(job: Job) -> str:
+    """The ``ft:`` id the job will publish: the base's name without its namespace."""
+    base = job.base_model.rsplit("/", 1)[-1]
+    return ids.fine_tuned_model_id(base, job.project_id, job.suffix)

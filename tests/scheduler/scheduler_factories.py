@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from core import ids
+from core.plan import JobPlan
 from core.protocol import Hyperparameters, Report
 from core.tables import Checkpoint, Job, JobEvent, Model
 
@@ -17,11 +18,10 @@ HYPERPARAMETERS = Hyperparameters(n_epochs=2, batch_size=2, learning_rate_multip
 
 def training_job(engine: Engine, project_id: str = "proj-a", *, status: str = "running", attempts: int = 1,
                  worker_id: str | None = "w-1", **fields: Any) -> Job:
-    """A validated job (stats as validation and dispatch leave them) held by ``worker_id``."""
-    model_id = ids.fine_tuned_model_id("tiny-chat", project_id, None)
-    stats = {"model_id": model_id, "n_train_examples": 10, "total_steps": 10,
-             "hyperparameters": HYPERPARAMETERS.model_dump(), **fields.pop("stats", {})}
-    return create_job(engine, project_id, status=status, attempts=attempts, worker_id=worker_id, stats=stats,
+    """A validated job (its plan as validation writes it) held by ``worker_id``."""
+    plan = JobPlan(fine_tuned_model=ids.fine_tuned_model_id("tiny-chat", project_id, None),
+                   hyperparameters=HYPERPARAMETERS, n_train_examples=10, train_tokens=200, total_steps=10)
+    return create_job(engine, project_id, status=status, attempts=attempts, worker_id=worker_id, plan=plan,
                       **fields)
 
 

@@ -32,7 +32,7 @@ def test_checkpoint_ids_share_the_jobs_model_id_and_resolve(
 ) -> None:
     """Defect 3: every checkpoint is ``{ft id}:ckpt-step-N``; what an event names resolves while kept."""
     job = training_job(engine, status="queued")
-    model = job.stats["model_id"]
+    model = job.plan.fine_tuned_model
     scheduler.apply(report(job, "started", total_steps=40))
     for step in (10, 20, 30, 40):
         scheduler.apply(epoch_end(job, step))
@@ -85,7 +85,7 @@ def test_a_job_that_finishes_before_its_pause_takes_effect_succeeds(scheduler: S
         assert job_service.pause_job(session, job.project_id, job.id).status == "paused"
     scheduler.apply(report(job, "succeeded", trained_tokens=10))
     row = reload(engine, job.id)
-    assert (row.status, row.fine_tuned_model) == ("succeeded", job.stats["model_id"])
+    assert (row.status, row.fine_tuned_model) == ("succeeded", job.plan.fine_tuned_model)
     with session_scope(engine) as session, pytest.raises(InvalidRequest, match="Cannot resume a job with status"):
         job_service.resume_job(session, job.project_id, job.id)
 

@@ -66,7 +66,7 @@ async def test_places_a_queued_job_writes_its_spec_and_clears_an_old_control(
     assert (task.job_id, task.attempt) == (job.id, 2)
     assert await scheduler.bus.get_control(job.id, 2) is None
     spec = JobSpec.model_validate(store.read_json(spec_key(job.id)))
-    assert (spec.attempt, spec.resume_step, spec.fine_tuned_model) == (2, 4, job.stats["model_id"])
+    assert (spec.attempt, spec.resume_step, spec.fine_tuned_model) == (2, 4, job.plan.fine_tuned_model)
 
 
 async def test_a_job_no_device_can_hold_fails_with_insufficient_resources(
@@ -87,12 +87,12 @@ async def test_a_job_whose_worker_went_silent_is_requeued_then_fails_with_worker
     job = training_job(engine, worker_id="w-gone", lease_expires_at=time.time() - 1, resume_step=6)
     await tick_with(scheduler)
     row = reload(engine, job.id)
-    assert (row.status, row.worker_id, row.stats["worker_losses"]) == ("queued", None, 1)
+    assert (row.status, row.worker_id, row.worker_losses) == ("queued", None, 1)
     assert messages(engine, job.id)[-1] == (
         "Worker w-gone stopped responding; job requeued, it will resume from checkpoint step 6 (attempt 2)")
 
     last = training_job(engine, worker_id="w-gone", lease_expires_at=time.time() - 1,
-                        stats={"worker_losses": settings.max_attempts})
+                        worker_losses=settings.max_attempts)
     await tick_with(scheduler)
     row = reload(engine, last.id)
     assert row.status == "failed" and row.error == {

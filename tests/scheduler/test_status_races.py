@@ -62,5 +62,7 @@ def test_cancel_racing_success_ends_succeeded_with_a_model_or_cancelled_without(
     canceller.join(30)
     row = reload(engine, job.id)
     models = model_ids(engine, job.id)
-    assert (row.status, row.fine_tuned_model, models) == ("succeeded", job.stats["model_id"], {row.fine_tuned_model})
+    assert job.plan is not None
+    assert (row.status, row.fine_tuned_model) == ("succeeded", job.plan.fine_tuned_model)
+    assert models == {row.fine_tuned_model}
     assert outcome == {"refused": "Cannot cancel a job with status succeeded."}
