@@ -22,13 +22,15 @@ def create_job(
     engine: Engine, project_id: str, *, status: str = "running", model: str = "tiny-chat",
     requirements: dict[str, Any] | None = None, **fields: Any,
 ) -> Job:
-    """A job row of ``project_id`` in ``status``."""
+    """A job row of ``project_id`` in ``status``; ``fields`` set or override any column."""
     with Session(engine, expire_on_commit=False) as session:
         ensure_project(session, project_id)
-        job = Job(id=ids.job_id(), project_id=project_id, model=model, base_model=model,
-                  training_file=ids.file_id(), status=status, seed=42,
-                  method={"type": "supervised", "supervised": {"hyperparameters": {}}},
-                  requirements=requirements or {}, **fields)
+        defaults: dict[str, Any] = {
+            "id": ids.job_id(), "training_file": ids.file_id(), "seed": 42,
+            "method": {"type": "supervised", "supervised": {"hyperparameters": {}}},
+        }
+        job = Job(**{**defaults, **fields}, project_id=project_id, model=model, base_model=model, status=status,
+                  requirements=requirements or {})
         session.add(job)
         session.commit()
     return job

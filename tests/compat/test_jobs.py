@@ -23,8 +23,7 @@ from sqlmodel import Session
 from core.settings import Settings
 from core.store import Store
 from core.tables import Job
-
-TERMINAL = {"succeeded", "failed", "cancelled"}
+from scheduler.transitions import TERMINAL
 
 
 @pytest.fixture
@@ -308,8 +307,15 @@ def test_supervised_happy_path(client: openai.OpenAI) -> None:  # items 23, 26, 
         assert c.id.startswith("ftckpt_") and c.fine_tuning_job_id == job.id
         assert c.metrics.step == c.step_number
     assert ckpts[0].fine_tuned_model_checkpoint == job.fine_tuned_model
-    for c in ckpts[1:]:
-        assert c.fine_tuned_model_checkpoint.endswith(f":ckpt-step-{c.step_number}")
+    for c in ckpts[1:]:  # defect 3: the job's own id, not a new hash per checkpoint
+        assert c.fine_tuned_model_checkpoint == f"{job.fine_tuned_model}:ckpt-step-{c.step_number}"
+    named = [e.message.rsplit(" ", 1)[-1] for e in events if e.message.startswith("Checkpoint created at step")]
+    assert named == [f"{job.fine_tuned_model}:ckpt-step-{c.step_number}" for c in ckpts]  # 3 epochs, all kept
+    for model_id in {*named, *(c.fine_tuned_model_checkpoint for c in ckpts)}:
+        assert client.models.retrieve(model_id).id == model_id
+    answer = client.chat.completions.create(model=named[0], max_tokens=4,
+                                            messages=[{"role": "user", "content": "question 1"}])
+    assert answer.model == named[0] and answer.choices[0].message.role == "assistant"
 
     result = client.files.retrieve(job.result_files[0])  # item 29
     assert result.purpose == "fine-tune-results"
