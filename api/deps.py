@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlmodel import Session
 
-from api.errors import Unauthorized
+from api.errors import PermissionDenied, Unauthorized
 from api.services.keys import Caller, resolve_key
 from api.state import AppState
 from core.db import session_scope
@@ -81,3 +81,16 @@ def get_project(caller: CallerDep) -> str:
 
 
 ProjectDep = Annotated[str, Depends(get_project)]
+
+
+def require_admin(caller: CallerDep) -> Caller:
+    """The caller, when it presented an admin key; 403 in OpenAI's shape otherwise."""
+    if not caller.admin:
+        raise PermissionDenied(
+            "This route requires an admin API key; project API keys cannot use /v1/organization routes.",
+            code="insufficient_permissions",
+        )
+    return caller
+
+
+AdminDep = Annotated[Caller, Depends(require_admin)]

@@ -21,19 +21,33 @@ def now() -> int:
 
 
 class Project(SQLModel, table=True):
+    """A tenant. The ``max_*`` columns are openft's fine-tuning quotas (None: unlimited)."""
+
     __tablename__ = "projects"
 
     id: str = Field(primary_key=True, max_length=64)
     created_at: int = Field(default_factory=now)
+    name: str | None = Field(default=None, max_length=256)
+    archived_at: int | None = None
+    max_running_jobs: int | None = None
+    max_queued_jobs: int | None = None
+    max_gpu_hours_per_month: float | None = None
 
 
 class ApiKey(SQLModel, table=True):
+    """A key, stored as its sha256. ``id`` is the public handle (audit logs, admin routes)."""
+
     __tablename__ = "api_keys"
 
     key_hash: str = Field(primary_key=True, max_length=64)
+    id: str | None = Field(default=None, unique=True, index=True, max_length=64)
     project_id: str = Field(foreign_key="projects.id", index=True, max_length=64)
     admin: bool = False
     created_at: int = Field(default_factory=now)
+    name: str | None = Field(default=None, max_length=256)
+    redacted_value: str | None = Field(default=None, max_length=64)
+    service_account_id: str | None = Field(default=None, index=True, max_length=64)
+    last_used_at: int | None = None
 
 
 class File(SQLModel, table=True):
@@ -196,3 +210,75 @@ class Worker(SQLModel, table=True):
     devices: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     last_heartbeat: float = 0.0
     created_at: int = Field(default_factory=now)
+
+
+class ServiceAccount(SQLModel, table=True):
+    """A non-human member of a project; owns the project keys created for it."""
+
+    __tablename__ = "service_accounts"
+
+    id: str = Field(primary_key=True, max_length=64)
+    project_id: str = Field(foreign_key="projects.id", index=True, max_length=64)
+    name: str = Field(max_length=256)
+    role: str = Field(default="member", max_length=16)
+    created_at: int = Field(default_factory=now)
+
+
+class AuditLog(SQLModel, table=True):
+    """One recorded action: who (the actor's key id, never a secret), what, on which project."""
+
+    __tablename__ = "audit_logs"
+    __table_args__ = (Index("ix_audit_logs_effective", "effective_at", "seq"),)
+
+    seq: int | None = Field(default=None, sa_column=Column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True))
+    id: str = Field(unique=True, max_length=64)
+    effective_at: int = Field(default_factory=now)
+    type: str = Field(max_length=64, index=True)
+    project_id: str | None = Field(default=None, index=True, max_length=64)
+    actor_key_id: str | None = Field(default=None, index=True, max_length=64)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class RateLimit(SQLModel, table=True):
+    """Per-minute request/token limits of one project on one model (None: unlimited)."""
+
+    __tablename__ = "rate_limits"
+
+    project_id: str = Field(foreign_key="projects.id", primary_key=True, max_length=64)
+    model: str = Field(primary_key=True, max_length=512)
+    max_requests_per_1_minute: int | None = None
+    max_tokens_per_1_minute: int | None = None
+
+
+class RateWindow(SQLModel, table=True):
+    """Counters of one fixed one-minute window, shared by every API process through the database."""
+
+    __tablename__ = "rate_windows"
+
+    project_id: str = Field(primary_key=True, max_length=64)
+    model: str = Field(primary_key=True, max_length=512)
+    window_start: int = Field(primary_key=True)
+    requests: int = 0
+    tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class UsageRecord(SQLModel, table=True):
+    """What one chat/completions request or one fine-tuning job used (``kind`` says which)."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (Index("ix_usage_records_created", "created_at", "project_id"),)
+
+    seq: int | None = Field(default=None, sa_column=Column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True))
+    kind: str = Field(max_length=16)
+    project_id: str = Field(max_length=64)
+    model: str = Field(max_length=512)
+    api_key_id: str | None = Field(default=None, max_length=64)
+    job_id: str | None = Field(default=None, unique=True, max_length=64)
+    created_at: int = Field(default_factory=now)
+    input_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    output_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    requests: int = 0
+    trained_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    gpu_seconds: float = 0.0

@@ -32,6 +32,7 @@ class Caller:
 
     project_id: str
     admin: bool = False
+    key_id: str | None = None
 
 
 def validate_project_id(project_id: str) -> str:
@@ -51,13 +52,32 @@ def ensure_project(session: Session, project_id: str) -> Project:
     return project
 
 
-def add_key(session: Session, key: str, project_id: str, admin: bool = False) -> None:
+def redact(key: str) -> str:
+    """The shown form of a key: its prefix and last four characters."""
+    return key[:10] + "****" + key[-4:] if len(key) > 16 else "****"
+
+
+def add_key(
+    session: Session,
+    key: str,
+    project_id: str,
+    admin: bool = False,
+    *,
+    name: str | None = None,
+    service_account_id: str | None = None,
+) -> ApiKey:
     """Register a given plain ``key`` for ``project_id`` (idempotent for the same key)."""
     ensure_project(session, project_id)
     digest = ids.hash_key(key)
-    if session.get(ApiKey, digest) is None:
-        session.add(ApiKey(key_hash=digest, project_id=project_id, admin=admin))
+    row = session.get(ApiKey, digest)
+    if row is None:
+        row = ApiKey(
+            key_hash=digest, id=ids.new_id("key_"), project_id=project_id, admin=admin, name=name,
+            redacted_value=redact(key), service_account_id=service_account_id,
+        )
+        session.add(row)
         session.flush()
+    return row
 
 
 def create_key(engine: Engine, project_id: str, admin: bool = False) -> str:
@@ -122,9 +142,16 @@ def issue_key(settings: Settings, project_id: str, *, admin: bool = False) -> Is
 
 
 def resolve_key(session: Session, key: str) -> Caller | None:
-    """The caller a plain key identifies, or None for an unknown key."""
+    """The caller a plain key identifies, or None for an unknown or revoked key, or a key of an
+    archived project. Read from the database on every request, so a revocation or an archival
+    holds at once on every API process."""
     row = session.get(ApiKey, ids.hash_key(key))
-    return None if row is None else Caller(project_id=row.project_id, admin=row.admin)
+    if row is None:
+        return None
+    project = session.get(Project, row.project_id)
+    if project is None or project.archived_at is not None:
+        return None
+    return Caller(project_id=row.project_id, admin=row.admin, key_id=row.id)
 
 
 def ensure_bootstrap_key(settings: Settings, engine: Engine) -> str | None:
