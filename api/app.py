@@ -22,6 +22,7 @@ from api.metrics import install_metrics
 from api.request_id import RequestIdMiddleware
 from api.routers import chat, files, fine_tuning, graders, health, models, uploads
 from api.services.housekeeping import housekeeping_lifespan
+from api.services.merges import merges_lifespan
 from api.services.serve_checks import serve_checks_lifespan
 from api.state import build_state
 from core.db import require_current_schema, upgrade
@@ -66,6 +67,7 @@ def create_app(
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(housekeeping_lifespan(state))
             await stack.enter_async_context(serve_checks_lifespan(state))
+            await stack.enter_async_context(merges_lifespan(state))
             for hook in lifespan_hooks:
                 await stack.enter_async_context(hook(app))
             try:

@@ -65,6 +65,9 @@ class ModelEntry(BaseModelSpec):
 
     auto: AutoPolicy = Field(default_factory=AutoPolicy, description='how "auto" hyperparameters resolve')
     description: str = ""
+    gguf: bool = Field(False, description="offers GGUF and Ollama exports (Llama-architecture bases with a "
+                                          "byte-level BPE tokenizer)")
+    system_prompt: str | None = Field(None, description="default system prompt, written into Ollama Modelfiles")
     owned_by: str = "openft"
     created: int = CATALOG_CREATED
     n_params: int | None = Field(None, description="parameter count, embeddings included")
@@ -92,7 +95,7 @@ def _builtin_entries() -> list[ModelEntry]:
     tiny = ModelEntry(
         name=tiny_chat.NAME, source=f"builtin:{tiny_chat.NAME}", revision=f"v{tiny_chat.VERSION}",
         max_length=1024, learning_rate=5e-3, quantization="auto", auto=TINY_CHAT_AUTO,
-        description="small Llama-architecture chat model generated locally (tests, offline demos)",
+        description="small Llama-architecture chat model generated locally (tests, offline demos)", gguf=True,
         n_params=tiny_chat.n_params(), hidden_size=tiny_chat.HIDDEN,
         intermediate_size=tiny_chat.INTERMEDIATE, num_layers=tiny_chat.LAYERS,
         num_attention_heads=tiny_chat.HEADS, num_kv_heads=tiny_chat.KV_HEADS,
@@ -108,7 +111,7 @@ def _builtin_entries() -> list[ModelEntry]:
         ModelEntry(
             name=repo, source=repo, max_length=4096, learning_rate=lr, owned_by=repo.split("/")[0].lower(),
             description=f"{repo} from the Hugging Face hub (or a local copy named in the catalog file)",
-            n_params=n, hidden_size=h, intermediate_size=i, num_layers=layers,
+            n_params=n, hidden_size=h, intermediate_size=i, num_layers=layers, gguf=repo.startswith("meta-llama/"),
             num_attention_heads=heads, num_kv_heads=kv, vocab_size=vocab,
         )
         for repo, n, h, i, layers, heads, kv, vocab, lr in hub

@@ -173,10 +173,11 @@ class Model(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=512)
     project_id: str = Field(foreign_key="projects.id", index=True, max_length=64)
-    job_id: str = Field(foreign_key="jobs.id", max_length=64)
+    job_id: str | None = Field(None, foreign_key="jobs.id", max_length=64,
+                               description="the job that trained it; None for a merge")
     base_model: str = Field(max_length=512)
     artifact_key: str = Field(max_length=512, description="store prefix holding the adapter")
-    kind: str = Field(default="fine-tune", max_length=16, description="fine-tune | checkpoint")
+    kind: str = Field(default="fine-tune", max_length=16, description="fine-tune | checkpoint | merge")
     created_at: int = Field(default_factory=now)
 
 
@@ -195,6 +196,33 @@ class ServeCheck(SQLModel, table=True):
     model_id: str = Field(max_length=512)
     status: str = Field(default="pending", max_length=16, index=True)
     samples: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    attempts: int = 0
+    claimed_at: float | None = None
+    created_at: int = Field(default_factory=now)
+    finished_at: int | None = None
+
+
+class Merge(SQLModel, table=True):
+    """``POST /v1/models/merges``: adapters combined into a new ``ft:`` model by an API process.
+
+    ``queued`` -> ``running`` (claimed with ``claimed_at``) -> ``succeeded`` (the ``models`` row of
+    ``fine_tuned_model`` exists) or ``failed`` (``error``).
+    """
+
+    __tablename__ = "merges"
+    __table_args__ = (Index("ix_merges_project_created", "project_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    project_id: str = Field(foreign_key="projects.id", max_length=64)
+    status: str = Field(default="queued", max_length=16, index=True)
+    base_model: str = Field(max_length=512)
+    models: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    method: str = Field(max_length=16)
+    weights: list[float] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    density: float | None = None
+    suffix: str | None = Field(None, max_length=64)
+    fine_tuned_model: str = Field(max_length=512)
+    error: dict[str, Any] | None = Field(None, sa_column=Column(JSON, nullable=True))
     attempts: int = 0
     claimed_at: float | None = None
     created_at: int = Field(default_factory=now)

@@ -8,8 +8,13 @@
   adapter is merged into the *dequantized* 4-bit base, the weights it was trained against.
   Saved as safetensors with the tokenizer: ``AutoModelForCausalLM.from_pretrained(dir)`` loads it.
 
-Both are a tar with one top-level folder named after the model, streamed member by member with
-a known ``Content-Length``: nothing is built in memory. Merging runs once at a time, in a worker
+- ``gguf``: the merged model as one GGUF file (``quantization`` f16, q8_0, ...), tokenizer and chat
+  template in its metadata, for llama.cpp (:mod:`api.services.export_gguf`); Llama-architecture
+  bases the catalog marks ``gguf``.
+- ``ollama``: a tar of that GGUF file and a ``Modelfile`` (:mod:`api.services.ollama`).
+
+Tars have one top-level folder named after the model; everything is streamed with a known
+``Content-Length``: nothing is built in memory. Merging runs once at a time, in a worker
 thread, into a temporary folder that is removed when the download ends.
 """
 
@@ -35,6 +40,7 @@ from core.settings import Settings
 from core.store import MANIFEST, ObjectNotFound, Store
 
 BLOCK = 512
+CHAT_TEMPLATE_FILE = "chat_template.jinja"
 CHUNK = 1024 * 1024
 _merge_lock = threading.Lock()
 # files of a training checkpoint that are trainer state, not part of the model
@@ -121,6 +127,15 @@ def adapter_archive(store: Store, found: Resolved) -> TarStream:
         else:
             members.append(Member(f"{top}/{rel}", store.size(key),
                                   partial(store.iter_bytes, key, CHUNK), found.row.created_at))
+    names = {m.name for m in members}
+    template = found.base.chat_template
+    if f"{top}/{CHAT_TEMPLATE_FILE}" not in names and template is None and f"{top}/tokenizer_config.json" in names:
+        config_key = next(k for k in keys if k.endswith("/tokenizer_config.json"))
+        template = json.loads(store.read_bytes(config_key)).get("chat_template")
+    if f"{top}/{CHAT_TEMPLATE_FILE}" not in names and isinstance(template, str):
+        # vLLM's --chat-template and llama.cpp's --chat-template-file read the template from a file
+        data = template.encode()
+        members.append(Member(f"{top}/{CHAT_TEMPLATE_FILE}", len(data), partial(list, [data]), found.row.created_at))
     return TarStream(members)
 
 
@@ -202,14 +217,31 @@ class MergedArchive(TarStream):
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
-async def merged_archive(settings: Settings, store: Store, found: Resolved) -> MergedArchive:
-    """Merge ``found`` (in a worker thread) and return its tar; the files go when it is read."""
-    assert found.row is not None
+class TempFile:
+    """One file streamed with its length; its temporary folder goes once it is fully read or closed."""
+
+    def __init__(self, path: Path, directory: Path) -> None:
+        self.path, self.directory, self.size = path, directory, path.stat().st_size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            with self.path.open("rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    yield chunk
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+async def _build(settings: Settings, found: Resolved, build: Callable[[Path], None]) -> Path:
+    """Run ``build(folder)`` in a worker thread on a new temporary folder; the folder on success."""
     root = settings.data_dir / "exports"
     root.mkdir(parents=True, exist_ok=True)
-    out = Path(tempfile.mkdtemp(dir=root, prefix="merged-"))
+    out = Path(tempfile.mkdtemp(dir=root, prefix="export-"))
     try:
-        await asyncio.to_thread(merge_to, settings, store, found, out)
+        await asyncio.to_thread(build, out)
     except ObjectNotFound as exc:
         shutil.rmtree(out, ignore_errors=True)
         raise NotFound(f"The files of model {found.id} are missing from the artifact store.",
@@ -217,6 +249,59 @@ async def merged_archive(settings: Settings, store: Store, found: Resolved) -> M
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
+    return out
+
+
+async def merged_archive(settings: Settings, store: Store, found: Resolved) -> MergedArchive:
+    """Merge ``found`` (in a worker thread) and return its tar; the files go when it is read."""
+    assert found.row is not None
+    out = await _build(settings, found, partial(merge_to, settings, store, found))
+    return MergedArchive(out, folder_name(found.id), found.row.created_at)
+
+
+def gguf_name(found: Resolved, quantization: str) -> str:
+    return f"{folder_name(found.id)}-{quantization}.gguf"
+
+
+def _write_gguf(settings: Settings, store: Store, found: Resolved, quantization: str, out: Path,
+                with_modelfile: bool = False) -> None:
+    """Merge ``found`` and write its GGUF file (and, for Ollama, the ``Modelfile``) into ``out``."""
+    from api.services import ollama
+    from api.services.export_gguf import end_of_turn_token, write_gguf
+    from core.catalog import open_tokenizer
+
+    merged = out / "merged"
+    merge_to(settings, store, found, merged)
+    name = gguf_name(found, quantization)
+    if with_modelfile:
+        tokenizer = open_tokenizer(merged)
+        fmt = ollama.turn_format(tokenizer)  # refuses before the GGUF is written
+        stops = [end_of_turn_token(tokenizer), str(tokenizer.eos_token or "")]
+        (out / "Modelfile").write_text(ollama.modelfile(name, fmt, stops, found.base.system_prompt))
+    write_gguf(merged, out / name, quantization, found.id, found.base.chat_template)
+    shutil.rmtree(merged)
+
+
+def require_gguf(found: Resolved, fmt: str) -> None:
+    """400 on ``format`` when the base model is not one the catalog offers GGUF exports for."""
+    if not found.base.gguf:
+        raise InvalidRequest(
+            f"format={fmt} is not available for models of {found.base.name}: GGUF export supports the "
+            "Llama-architecture bases the catalog marks with `gguf`.", param="format", code="model_not_exportable")
+
+
+async def gguf_file(settings: Settings, store: Store, found: Resolved, quantization: str) -> TempFile:
+    """The merged model as one GGUF file (see :mod:`api.services.export_gguf`)."""
+    require_gguf(found, "gguf")
+    out = await _build(settings, found, partial(_write_gguf, settings, store, found, quantization))
+    return TempFile(out / gguf_name(found, quantization), out)
+
+
+async def ollama_archive(settings: Settings, store: Store, found: Resolved, quantization: str) -> MergedArchive:
+    """A tar of the GGUF file and a ``Modelfile`` for ``ollama create`` (see :mod:`api.services.ollama`)."""
+    assert found.row is not None
+    require_gguf(found, "ollama")
+    out = await _build(settings, found, partial(_write_gguf, settings, store, found, quantization, with_modelfile=True))
     return MergedArchive(out, folder_name(found.id), found.row.created_at)
 
 

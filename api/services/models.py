@@ -104,7 +104,7 @@ def _delete_row(state: AppState, project_id: str, model_id: str) -> Resolved:
         shared = session.exec(
             select(Model).where(Model.artifact_key == found.row.artifact_key, Model.id != model_id)
         ).first()
-        job = session.get(Job, found.row.job_id)
+        job = session.get(Job, found.row.job_id) if found.row.job_id is not None else None
         # a running job may still resume from this checkpoint's files; its pruning removes them
         in_use = shared is not None or (job is not None and job.status not in TERMINAL)
     # the row goes first: once it is committed nobody can start using the artifacts again

@@ -1,9 +1,14 @@
-"""``client.models``: the official resource plus ``export`` (download a model's weights).
+"""``client.models``: the official resource plus ``export`` (download a model's weights) and
+``merge`` (combine fine-tunes into a new model).
 
-``GET /v1/models/{model}/content?format=adapter|merged`` answers a tar archive: the LoRA
-adapter (``adapter_model.safetensors``, ``adapter_config.json``) with tokenizer and chat
-template, or the base model with the adapter merged in. ``export`` streams it to disk without
-holding it in memory, and can unpack it into a directory that ``peft``/``transformers`` load.
+``GET /v1/models/{model}/content?format=adapter|merged|gguf|ollama`` answers a tar archive (the
+LoRA adapter with tokenizer and chat template; the base model with the adapter merged in; a GGUF
+file with an Ollama ``Modelfile``) or, for ``gguf``, the GGUF file itself. ``export`` streams it to
+disk without holding it in memory, and can unpack an archive into a directory that
+``peft``/``transformers``/``ollama create`` use.
+
+``POST /v1/models/merges`` queues a merge; ``merge`` returns the ``model.merge`` object and
+``wait_merge`` polls it until it succeeds or fails.
 """
 
 from __future__ import annotations
@@ -13,18 +18,57 @@ import contextlib
 import os
 import tarfile
 import tempfile
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx2
 from openai._base_client import make_request_options
 from openai._constants import RAW_RESPONSE_HEADER
+from openai._models import BaseModel
 from openai._utils import path_template
 from openai.resources import AsyncModels as _AsyncModels
 from openai.resources import Models as _Models
 
-ExportFormat = Literal["adapter", "merged"]
+ExportFormat = Literal["adapter", "merged", "gguf", "ollama"]
+MergeMethod = Literal["linear", "ties", "dare_ties", "dare_linear", "cat"]
 CHUNK = 1024 * 1024
+FORMATS = ("adapter", "merged", "gguf", "ollama")
+
+
+class MergeError(BaseModel):
+    code: str
+    message: str
+    param: str | None = None
+
+
+class ModelMerge(BaseModel):
+    """A merge of ``ft:`` models (``object: "model.merge"``); ``fine_tuned_model`` is the model it
+    creates, servable once ``status`` is ``succeeded``."""
+
+    id: str
+    object: Literal["model.merge"]
+    status: Literal["queued", "running", "succeeded", "failed"]
+    base_model: str
+    models: list[str]
+    method: str
+    weights: list[float]
+    density: float | None = None
+    fine_tuned_model: str
+    created_at: int
+    finished_at: int | None = None
+    error: MergeError | None = None
+
+
+def _merge_body(models: Sequence[str], method: MergeMethod, weights: Sequence[float] | None,
+                density: float | None, suffix: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"models": list(models), "method": method}
+    for key, value in (("weights", None if weights is None else list(weights)), ("density", density),
+                       ("suffix", suffix)):
+        if value is not None:
+            body[key] = value
+    return body
 
 
 def _content_path(model: str) -> str:
@@ -33,10 +77,13 @@ def _content_path(model: str) -> str:
     return path_template("/models/{model}/content", model=model)
 
 
-def _options(format: ExportFormat) -> Any:
-    if format not in ("adapter", "merged"):
-        raise ValueError(f"format must be 'adapter' or 'merged', not {format!r}")
-    return make_request_options(extra_headers={RAW_RESPONSE_HEADER: "stream"}, extra_query={"format": format})
+def _options(format: ExportFormat, quantization: str | None, extract: bool) -> Any:
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
+    if extract and format == "gguf":
+        raise ValueError("a gguf export is one file, not an archive: drop extract")
+    query = {"format": format} if quantization is None else {"format": format, "quantization": quantization}
+    return make_request_options(extra_headers={RAW_RESPONSE_HEADER: "stream"}, extra_query=query)
 
 
 def _partial_file(dest: Path) -> tuple[int, Path]:
@@ -78,13 +125,16 @@ def _finish(tmp: Path, dest: Path, extract: bool) -> Path:
 
 
 class Models(_Models):
-    """Models (the official resource) with ``export``."""
+    """Models (the official resource) with ``export`` and ``merge``."""
 
     def export(
-        self, model: str, *, format: ExportFormat = "adapter", dest: str | Path, extract: bool = False
+        self, model: str, *, format: ExportFormat = "adapter", dest: str | Path, extract: bool = False,
+        quantization: str | None = None,
     ) -> Path:
-        """Download ``model``'s weights as a tar to ``dest``, or unpack them into the directory
-        ``dest`` with ``extract=True`` (see :func:`extract_archive`); returns ``dest``.
+        """Download ``model``'s weights as a tar (a ``.gguf`` file for ``format="gguf"``) to
+        ``dest``, or unpack an archive into the directory ``dest`` with ``extract=True`` (see
+        :func:`extract_archive`); returns ``dest``. ``quantization`` (``f16``, ``q8_0``, ...)
+        applies to ``gguf`` and ``ollama``.
 
         The file appears only once complete (written beside it, then renamed). Raises
         ``openai.NotFoundError`` for an unknown model and ``openai.BadRequestError`` for a
@@ -92,7 +142,8 @@ class Models(_Models):
         """
         dest = Path(dest)
         response: httpx2.Response = self._get(
-            _content_path(model), options=_options(format), cast_to=httpx2.Response, stream=True
+            _content_path(model), options=_options(format, quantization, extract), cast_to=httpx2.Response,
+            stream=True,
         )
         fd, tmp = _partial_file(dest)
         try:
@@ -106,17 +157,42 @@ class Models(_Models):
             response.close()
         return _finish(tmp, dest, extract)
 
+    def merge(self, models: Sequence[str], *, method: MergeMethod = "linear", weights: Sequence[float] | None = None,
+              density: float | None = None, suffix: str | None = None) -> ModelMerge:
+        """Queue a merge of ``models`` (``ft:`` models of one base) into a new ``ft:`` model.
+
+        ``weights``: one per model (default equal); ``density``: share of each adapter's delta kept
+        by ``ties``/``dare_*``. Raises ``openai.BadRequestError``/``NotFoundError`` naming the param.
+        """
+        return self._post("/models/merges", body=_merge_body(models, method, weights, density, suffix),
+                          cast_to=ModelMerge)
+
+    def retrieve_merge(self, merge_id: str) -> ModelMerge:
+        """The merge ``merge_id`` and its status."""
+        return self._get(path_template("/models/merges/{merge_id}", merge_id=merge_id), cast_to=ModelMerge)
+
+    def wait_merge(self, merge_id: str, *, poll_interval: float = 1.0, timeout: float | None = None) -> ModelMerge:
+        """Poll the merge until it succeeds or fails (or ``timeout`` seconds pass); the last object."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            merge = self.retrieve_merge(merge_id)
+            if merge.status in ("succeeded", "failed") or (deadline is not None and time.monotonic() >= deadline):
+                return merge
+            time.sleep(poll_interval)
+
 
 class AsyncModels(_AsyncModels):
     """Async twin of :class:`Models`."""
 
     async def export(
-        self, model: str, *, format: ExportFormat = "adapter", dest: str | Path, extract: bool = False
+        self, model: str, *, format: ExportFormat = "adapter", dest: str | Path, extract: bool = False,
+        quantization: str | None = None,
     ) -> Path:
         """Async twin of :meth:`Models.export` (file writes and unpacking run in a thread)."""
         dest = Path(dest)
         response: httpx2.Response = await self._get(
-            _content_path(model), options=_options(format), cast_to=httpx2.Response, stream=True
+            _content_path(model), options=_options(format, quantization, extract), cast_to=httpx2.Response,
+            stream=True,
         )
         fd, tmp = _partial_file(dest)
         try:
@@ -129,3 +205,24 @@ class AsyncModels(_AsyncModels):
         finally:
             await response.aclose()
         return await asyncio.to_thread(_finish, tmp, dest, extract)
+
+    async def merge(self, models: Sequence[str], *, method: MergeMethod = "linear",
+                    weights: Sequence[float] | None = None, density: float | None = None,
+                    suffix: str | None = None) -> ModelMerge:
+        """Async twin of :meth:`Models.merge`."""
+        return await self._post("/models/merges", body=_merge_body(models, method, weights, density, suffix),
+                                cast_to=ModelMerge)
+
+    async def retrieve_merge(self, merge_id: str) -> ModelMerge:
+        """Async twin of :meth:`Models.retrieve_merge`."""
+        return await self._get(path_template("/models/merges/{merge_id}", merge_id=merge_id), cast_to=ModelMerge)
+
+    async def wait_merge(self, merge_id: str, *, poll_interval: float = 1.0,
+                         timeout: float | None = None) -> ModelMerge:
+        """Async twin of :meth:`Models.wait_merge`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            merge = await self.retrieve_merge(merge_id)
+            if merge.status in ("succeeded", "failed") or (deadline is not None and time.monotonic() >= deadline):
+                return merge
+            await asyncio.sleep(poll_interval)
