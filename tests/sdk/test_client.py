@@ -57,7 +57,9 @@ def test_export_of_an_unknown_model_is_not_found_and_leaves_nothing(sdk: Client,
         sdk.models.export("ft:tiny-chat:proj-a::zzzzzzzz", format="adapter", dest=out / "a.tar")
     assert list(out.iterdir()) == []  # no partial file left behind
     with pytest.raises(ValueError, match="format"):
-        sdk.models.export("tiny-chat", format="gguf", dest=out / "a.tar")  # type: ignore[arg-type]
+        sdk.models.export("tiny-chat", format="pickle", dest=out / "a.tar")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="extract"):
+        sdk.models.export("tiny-chat", format="gguf", dest=out / "a", extract=True)
 
 
 def test_wrong_key_is_the_official_authentication_error(server: Any) -> None:

@@ -172,3 +172,38 @@ def test_modelfile_quotes_the_system_prompt_and_lists_each_stop_once(tiny_dir: P
     assert text.rstrip().endswith('SYSTEM """You are terse."""')
     with pytest.raises(TemplateNotTranslatable):
         ollama.modelfile("m.gguf", fmt, [], 'say """hi"""')
+
+
+@SQLITE
+def test_bad_export_requests_answer_400_or_404_in_openais_shape(
+        http: Any, other_key: str, publish_model: Callable[..., str], trained: dict[str, Path]) -> None:
+    mine = publish_model("proj-a", trained["next_day"], suffix="days")
+    theirs = publish_model("proj-b", trained["next_day"], suffix="theirs")
+    qwen = publish_model("proj-a", trained["next_day"], suffix="q", base="Qwen/Qwen2.5-0.5B-Instruct")
+    cases: list[tuple[str, dict[str, str], int, str | None]] = [
+        (mine, {"format": "pickle"}, 400, "format"),
+        (mine, {"format": "GGUF"}, 400, "format"),
+        (mine, {"format": "gguf", "quantization": "q3_k"}, 400, "quantization"),
+        (mine, {"format": "ollama", "quantization": "int4"}, 400, "quantization"),
+        (mine, {"format": "adapter", "quantization": "q8_0"}, 400, "quantization"),
+        (mine, {"format": "merged", "quantization": "f16"}, 400, "quantization"),
+        ("tiny-chat", {"format": "gguf"}, 400, "model"),
+        ("tiny-chat", {"format": "ollama"}, 400, "model"),
+        (qwen, {"format": "gguf"}, 400, "format"),
+        (qwen, {"format": "ollama", "quantization": "q8_0"}, 400, "format"),
+        (theirs, {"format": "gguf"}, 404, "model"),
+        (theirs, {"format": "ollama"}, 404, "model"),
+        ("ft:tiny-chat:proj-a:x:nothere1", {"format": "gguf"}, 404, "model"),
+    ]
+    for model, params, status, param in cases:
+        resp = http.get(f"/v1/models/{model}/content", params=params)
+        assert resp.status_code == status, (model, params, resp.text)
+        error = resp.json()["error"]
+        assert set(error) == {"message", "type", "param", "code"} and error["message"], error
+        if status == 400:
+            assert error["param"] == param, (model, params, error)
+        else:
+            assert error["code"] == "model_not_found", error
+    resp = http.get(f"/v1/models/{theirs}/content", params={"format": "gguf", "quantization": "q8_0"},
+                    headers={"Authorization": f"Bearer {other_key}"})
+    assert resp.status_code == 200 and resp.content[:4] == b"GGUF"  # the owner gets it
