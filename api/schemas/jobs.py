@@ -58,9 +58,14 @@ class JobCreate(BaseModel):
     @field_validator("suffix")
     @classmethod
     def _suffix(cls, value: str | None) -> str | None:
-        if value is not None and (":" in value or any(ord(c) < 32 for c in value)):
-            raise ValueError("suffix may not contain ':' or control characters")
-        return value
+        return valid_suffix(value)
+
+
+def valid_suffix(value: str | None) -> str | None:
+    """A model-id suffix (jobs and merges): no ``:``, which separates the id's parts, nor control characters."""
+    if value is not None and (":" in value or any(ord(c) < 32 for c in value)):
+        raise ValueError("suffix may not contain ':' or control characters")
+    return value
 
 
 def job_object(job: Job) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from api.schemas.jobs import valid_suffix
+
 
 class ModelObject(BaseModel):
     """A model the caller can use: a catalog base model or one of its project's ``ft:`` models."""
@@ -66,9 +68,7 @@ class MergeCreate(BaseModel):
     @field_validator("suffix")
     @classmethod
     def _suffix(cls, value: str | None) -> str | None:
-        if value is not None and (":" in value or any(ord(c) < 32 for c in value)):
-            raise ValueError("suffix may not contain ':' or control characters")
-        return value
+        return valid_suffix(value)
 
 
 class MergeError(BaseModel):
