@@ -1,7 +1,7 @@
 """merges table; models.job_id nullable (a merged model has no job)
 
 Revision ID: 0003_merges
-Revises: 0003_job_plan
+Revises: 0004_admin_api
 Create Date: 2026-11-30 05:45:00
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlmodel
 
 
 revision = '0003_merges'
-down_revision = '0003_job_plan'
+down_revision = '0004_admin_api'
 branch_labels = None
 depends_on = None
 
