@@ -20,7 +20,7 @@ from api.body import BodyTracker
 from api.errors import install_error_handlers
 from api.metrics import install_metrics
 from api.request_id import RequestIdMiddleware
-from api.routers import chat, files, fine_tuning, graders, health, models, uploads
+from api.routers import chat, completions, files, fine_tuning, graders, health, models, uploads
 from api.services.housekeeping import housekeeping_lifespan
 from api.services.merges import merges_lifespan
 from api.services.serve_checks import serve_checks_lifespan
@@ -38,6 +38,7 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (models.router, "/v1"),
     (chat.router, "/v1"),
     (graders.router, "/v1"),
+    (completions.router, "/v1"),
 ]
 
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]

@@ -1,7 +1,8 @@
 """Greedy answers from a trained model, rendered through the same chat template as training.
 
 Used after training for the ``samples`` of the ``succeeded`` report (the serving side checks
-that it answers the same), and by tests.
+that it answers the same), and by tests. Decoding is :func:`core.generation.run.generate`, the
+path serving uses, so a sample and a served answer come from the same code.
 """
 
 from __future__ import annotations
@@ -23,23 +24,17 @@ def stop_token_ids(tokenizer: Any) -> list[int]:
 def greedy(model: Any, tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
            max_new_tokens: int = 64) -> tuple[str, bool]:
     """The greedy answer to ``messages`` and whether it ended with an end-of-turn token."""
-    import torch
+    from core.generation import SamplingParams
+    from core.generation.run import generate
 
-    enc = tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True,
-                                        return_tensors="pt", return_dict=True)
-    device = next(model.parameters()).device
-    enc = {k: v.to(device) for k, v in enc.items()}
-    stops = stop_token_ids(tokenizer)
+    prompt_ids = tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True,
+                                               tokenize=True, return_dict=True)["input_ids"]
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stops,
-                                 pad_token_id=tokenizer.pad_token_id, use_cache=True)
+        [choice] = generate(model, list(prompt_ids), SamplingParams(temperature=0.0), max_new_tokens=max_new_tokens,
+                            end_ids=stop_token_ids(tokenizer), pad_id=tokenizer.pad_token_id,
+                            decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=True))
     finally:
         model.train(was_training)
-    new = out[0, enc["input_ids"].shape[1]:].tolist()
-    stopped = bool(new) and new[-1] in stops
-    if stopped:
-        new = new[:-1]
-    return tokenizer.decode(new, skip_special_tokens=True), stopped
+    return choice.text, choice.finish_reason == "stop"

@@ -19,6 +19,7 @@ from typing import Any
 
 from api.errors import InvalidRequest
 from api.inference.base_slot import BaseSlot
+from api.inference.fingerprint import system_fingerprint
 from api.inference.loading import (
     adapter_cache_dir,
     fetch_adapter,
@@ -28,8 +29,9 @@ from api.inference.loading import (
     serving_quantization,
     tokenizer_dir,
 )
-from api.inference.params import Completion, Delta, SamplingParams, Target
+from api.inference.params import Completion, Target
 from api.inference.prompting import ChatTokenizer
+from core.generation import Delta, SamplingParams
 from core.protocol import BaseModelSpec
 from core.settings import Settings
 from core.store import Store
@@ -53,6 +55,7 @@ class Prepared:
     tokenizer: ChatTokenizer
     prompt_ids: list[int]
     max_new_tokens: int
+    fingerprint: str
 
 
 class InferenceEngine:
@@ -81,12 +84,29 @@ class InferenceEngine:
     # --- preparing a request (any thread) ----------------------------------------------------
     async def prepare(self, target: Target, messages: list[dict[str, Any]], *,
                       tools: list[dict[str, Any]] | None = None, max_tokens: int | None = None) -> Prepared:
-        """Fetch, tokenize and check a request; raises :class:`ContextLengthExceeded` and
-        :class:`InvalidRequest` for what the caller must fix."""
-        return await asyncio.to_thread(self.prepare_sync, target, messages, tools, max_tokens)
+        """Fetch, render with the chat template and check a chat request; raises
+        :class:`ContextLengthExceeded` and :class:`InvalidRequest` for what the caller must fix."""
+        return await asyncio.to_thread(self._prepare, target, "messages", max_tokens,
+                                       lambda tok: tok.encode_chat(messages, tools))
 
-    def prepare_sync(self, target: Target, messages: list[dict[str, Any]],
-                     tools: list[dict[str, Any]] | None, max_tokens: int | None) -> Prepared:
+    async def prepare_text(self, target: Target, prompt: str | list[int], *,
+                           max_tokens: int | None = None) -> Prepared:
+        """:meth:`prepare` for a legacy completion: ``prompt`` as raw text (no chat template) or
+        token ids; an unknown token id is a 400 naming ``prompt``."""
+
+        def encode(tok: ChatTokenizer) -> list[int]:
+            if isinstance(prompt, str):
+                return tok.encode_text(prompt)
+            bad = [t for t in prompt if not 0 <= t < tok.vocab_size]
+            if bad:
+                raise InvalidRequest(f"Token id {bad[0]} in prompt is outside this model's vocabulary of "
+                                     f"{tok.vocab_size}.", param="prompt", code="invalid_value")
+            return list(prompt)
+
+        return await asyncio.to_thread(self._prepare, target, "prompt", max_tokens, encode)
+
+    def _prepare(self, target: Target, what: str, max_tokens: int | None,
+                 encode: Callable[[ChatTokenizer], list[int]]) -> Prepared:
         adapter_dir = fetch_adapter(self.store, self.settings, target.adapter_key) if target.adapter_key else None
         requested = target.quantization
         if adapter_dir is not None and requested is None:
@@ -95,21 +115,22 @@ class InferenceEngine:
                         else self._default_quantization(target.base))
         slot = self._slot(target.base, quantization)
         tokenizer = self._tokenizer(target.base, slot.model_dir, adapter_dir)
-        prompt_ids = tokenizer.encode_chat(messages, tools)
+        prompt_ids = encode(tokenizer)
         limit = target.base.max_length
         if max_tokens is not None and len(prompt_ids) + max_tokens > limit:
             raise ContextLengthExceeded(
                 f"This model's maximum context length is {limit} tokens. However, you requested "
-                f"{len(prompt_ids) + max_tokens} tokens ({len(prompt_ids)} in the messages, {max_tokens} "
-                "in the completion). Please reduce the length of the messages or completion.",
-                param="messages")
+                f"{len(prompt_ids) + max_tokens} tokens ({len(prompt_ids)} in the {what}, {max_tokens} "
+                f"in the completion). Please reduce the length of the {what} or completion.",
+                param=what)
         if len(prompt_ids) >= limit:
             raise ContextLengthExceeded(
-                f"This model's maximum context length is {limit} tokens. However, your messages "
-                f"resulted in {len(prompt_ids)} tokens. Please reduce the length of the messages.",
-                param="messages")
+                f"This model's maximum context length is {limit} tokens. However, your {what} "
+                f"resulted in {len(prompt_ids)} tokens. Please reduce the length of the {what}.",
+                param=what)
         max_new = max_tokens if max_tokens is not None else limit - len(prompt_ids)
-        return Prepared(target, slot, adapter_dir, tokenizer, prompt_ids, max_new)
+        return Prepared(target, slot, adapter_dir, tokenizer, prompt_ids, max_new,
+                        system_fingerprint(target.base, quantization, adapter_dir))
 
     def _default_quantization(self, base: BaseModelSpec) -> str:
         """For the base itself (or an adapter of unknown origin): a copy already loaded, else
@@ -159,16 +180,16 @@ class InferenceEngine:
     # --- running it (the slot's thread) ------------------------------------------------------
     def _run(self, prepared: Prepared, params: SamplingParams, emit: Callable[[Delta], None] | None,
              cancelled: threading.Event | None) -> Completion:
-        from api.inference import decoding
+        from core.generation.run import generate
 
         max_new = prepared.max_new_tokens
         if params.max_tokens is not None:
             max_new = min(max_new, params.max_tokens)
         with prepared.slot.using(prepared.target.adapter_key, prepared.adapter_dir) as model:
-            choices = decoding.run(
+            choices = generate(
                 model, prepared.prompt_ids, params, max_new_tokens=max_new,
                 end_ids=prepared.tokenizer.end_ids, decode=prepared.tokenizer.decode,
-                emit=emit, cancelled=cancelled,
+                pad_id=prepared.tokenizer.pad_id, emit=emit, cancelled=cancelled,
             )
         return Completion(choices=choices, prompt_tokens=len(prepared.prompt_ids))
 

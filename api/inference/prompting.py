@@ -23,6 +23,7 @@ class ChatTokenizer:
         self.tokenizer = tokenizer
         self.end_ids = end_of_turn_ids(tokenizer, model_dir)
         self.vocab_size = len(tokenizer)
+        self.pad_id: int | None = tokenizer.pad_token_id
         self._lock = threading.Lock()
 
     def encode_chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> list[int]:
@@ -42,6 +43,17 @@ class ChatTokenizer:
                 raise InvalidRequest(f"The messages cannot be rendered by this model's chat template: {exc}",
                                      param="messages", code="invalid_value") from exc
             ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return ids
+
+    def encode_text(self, text: str) -> list[int]:
+        """Ids of raw ``text`` (a legacy completion's prompt) with the tokenizer's own specials
+        (a BOS where the model has one); an empty prompt starts from BOS, else end of text."""
+        with self._lock:
+            ids: list[int] = self.tokenizer(text, add_special_tokens=True)["input_ids"]
+        if not ids:
+            start = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else \
+                self.tokenizer.eos_token_id
+            ids = [start] if start is not None else []
         return ids
 
     def count(self, text: str) -> int:

@@ -20,8 +20,9 @@ from fastapi import Depends
 from api.deps import StateDep
 from api.inference.engine import InferenceEngine
 from api.inference.loading import adapter_cache_dir
-from api.inference.params import SamplingParams, Target
+from api.inference.params import Target
 from api.inference.vllm import VLLMRouter
+from core.generation import SamplingParams
 from core.settings import Settings
 from core.store import Store
 

@@ -6,10 +6,10 @@
 the adapter into ``Settings.vllm_adapter_dir`` (a directory the vLLM server reads at the same
 path) and loads it through vLLM's dynamic LoRA endpoint, ``POST /v1/load_lora_adapter
 {lora_name, lora_path}`` with the ``ft:`` id as ``lora_name``; chat requests are then proxied
-with ``model`` set to that id, streamed ones byte for byte. Registration happens when a job
-succeeds (``api.services.serve_checks`` calls ``ModelServer.register``) and again, lazily,
-whenever the server does not know the adapter (a restarted vLLM forgets dynamically loaded
-adapters).
+with ``model`` set to that id, streamed ones byte for byte (legacy ``/completions`` likewise).
+Registration happens when a job succeeds (``api.services.serve_checks`` calls
+``ModelServer.register``) and again, lazily, whenever the server does not know the adapter (a
+restarted vLLM forgets dynamically loaded adapters).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from core.store import Store
 log = logging.getLogger("openft.vllm")
 
 TIMEOUT = httpx2.Timeout(600.0, connect=10.0)
+CHAT = "/chat/completions"  #: the paths proxied under the server's ``/v1``
+LEGACY = "/completions"
 
 
 class VLLMRouter:
@@ -102,14 +104,14 @@ class VLLMRouter:
         await asyncio.to_thread(shutil.rmtree, self._adapter_path(target.adapter_key), True)
 
     # --- requests ------------------------------------------------------------------------
-    async def _send(self, target: Target, body: dict[str, Any], stream: bool) -> httpx2.Response:
+    async def _send(self, target: Target, body: dict[str, Any], stream: bool, path: str) -> httpx2.Response:
         url = self.url_for(target.base.name)
         assert url is not None
         payload = {**body, "model": target.model_id if target.adapter_key else target.base.name}
         for attempt in (1, 2):
             if target.adapter_key:
                 await self.register(target, force=attempt == 2)
-            request = self._client.build_request("POST", f"{url}/chat/completions", json=payload)
+            request = self._client.build_request("POST", f"{url}{path}", json=payload)
             try:
                 resp = await self._client.send(request, stream=stream)
             except httpx2.HTTPError as exc:
@@ -124,16 +126,16 @@ class VLLMRouter:
             return resp
         raise AssertionError("unreachable")
 
-    async def complete(self, target: Target, body: dict[str, Any]) -> dict[str, Any]:
-        """A non-streamed chat completion from vLLM, as its JSON object."""
-        resp = await self._send(target, {**body, "stream": False}, stream=False)
+    async def complete(self, target: Target, body: dict[str, Any], path: str = CHAT) -> dict[str, Any]:
+        """A non-streamed completion from vLLM (``path``: chat or legacy), as its JSON object."""
+        resp = await self._send(target, {**body, "stream": False}, stream=False, path=path)
         data: dict[str, Any] = resp.json()
         data["model"] = target.model_id
         return data
 
-    async def stream(self, target: Target, body: dict[str, Any]) -> AsyncIterator[bytes]:
+    async def stream(self, target: Target, body: dict[str, Any], path: str = CHAT) -> AsyncIterator[bytes]:
         """Open a streamed completion (errors raise here, before any byte) and relay its SSE bytes."""
-        resp = await self._send(target, {**body, "stream": True}, stream=True)
+        resp = await self._send(target, {**body, "stream": True}, stream=True, path=path)
 
         async def relay() -> AsyncIterator[bytes]:
             try:

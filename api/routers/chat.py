@@ -7,13 +7,14 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from api.deps import ProjectDep, StateDep
 from api.inference.server import ModelServerDep
-from api.schemas.chat import ChatCompletionRequest
+from api.schemas.chat import ChatCompletion, ChatCompletionRequest
 from api.services import chat
 
 router = APIRouter(tags=["chat"])
 
 
-@router.post("/chat/completions")
+@router.post("/chat/completions", response_model=ChatCompletion,
+             responses={200: {"content": {"text/event-stream": {}}}})
 async def create_chat_completion(
     body: ChatCompletionRequest, state: StateDep, project: ProjectDep, server: ModelServerDep
 ) -> Response:

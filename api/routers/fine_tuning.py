@@ -9,7 +9,15 @@ from fastapi import APIRouter, Request
 
 from api.deps import ProjectDep, SessionDep, SettingsDep
 from api.pagination import AfterQuery, CursorPage, limit_query
-from api.schemas.jobs import JobCreate, checkpoint_object, event_object, job_object
+from api.schemas.jobs import (
+    FineTuningJob,
+    FineTuningJobCheckpoint,
+    FineTuningJobEvent,
+    JobCreate,
+    checkpoint_object,
+    event_object,
+    job_object,
+)
 from api.services import jobs
 
 router = APIRouter(prefix="/fine_tuning/jobs", tags=["fine_tuning"])
@@ -17,13 +25,13 @@ router = APIRouter(prefix="/fine_tuning/jobs", tags=["fine_tuning"])
 _METADATA_KEY = re.compile(r"^metadata\[(.+)\]$")
 
 
-@router.post("")
+@router.post("", response_model=FineTuningJob)
 def create_job(body: JobCreate, session: SessionDep, settings: SettingsDep, project: ProjectDep) -> dict[str, Any]:
     """Create a job (200, status ``validating_files``); 400 for an unknown model, file or bad value."""
     return job_object(jobs.create_job(session, settings, project, body))
 
 
-@router.get("")
+@router.get("", response_model=CursorPage[FineTuningJob])
 def list_jobs(
     request: Request, session: SessionDep, project: ProjectDep,
     after: AfterQuery = None, limit: Annotated[int, limit_query(1000)] = 20,
@@ -37,31 +45,31 @@ def list_jobs(
     return CursorPage[dict[str, Any]](data=[job_object(j) for j in rows], has_more=more)
 
 
-@router.get("/{fine_tuning_job_id}")
+@router.get("/{fine_tuning_job_id}", response_model=FineTuningJob)
 def retrieve_job(fine_tuning_job_id: str, session: SessionDep, project: ProjectDep) -> dict[str, Any]:
     """One job (404 if it is not the caller's)."""
     return job_object(jobs.get_job(session, project, fine_tuning_job_id))
 
 
-@router.post("/{fine_tuning_job_id}/cancel")
+@router.post("/{fine_tuning_job_id}/cancel", response_model=FineTuningJob)
 def cancel_job(fine_tuning_job_id: str, session: SessionDep, project: ProjectDep) -> dict[str, Any]:
     """Cancel (200 ``cancelled``); 400 if the job already finished."""
     return job_object(jobs.cancel_job(session, project, fine_tuning_job_id))
 
 
-@router.post("/{fine_tuning_job_id}/pause")
+@router.post("/{fine_tuning_job_id}/pause", response_model=FineTuningJob)
 def pause_job(fine_tuning_job_id: str, session: SessionDep, project: ProjectDep) -> dict[str, Any]:
     """Pause (200 ``paused``); 400 unless the job is queued or running."""
     return job_object(jobs.pause_job(session, project, fine_tuning_job_id))
 
 
-@router.post("/{fine_tuning_job_id}/resume")
+@router.post("/{fine_tuning_job_id}/resume", response_model=FineTuningJob)
 def resume_job(fine_tuning_job_id: str, session: SessionDep, project: ProjectDep) -> dict[str, Any]:
     """Resume a paused job (200 ``queued``); 400 unless it is paused."""
     return job_object(jobs.resume_job(session, project, fine_tuning_job_id))
 
 
-@router.get("/{fine_tuning_job_id}/events")
+@router.get("/{fine_tuning_job_id}/events", response_model=CursorPage[FineTuningJobEvent])
 def list_events(
     fine_tuning_job_id: str, session: SessionDep, project: ProjectDep,
     after: AfterQuery = None, limit: Annotated[int, limit_query(1000)] = 20,
@@ -71,7 +79,7 @@ def list_events(
     return CursorPage[dict[str, Any]](data=[event_object(e) for e in rows], has_more=more)
 
 
-@router.get("/{fine_tuning_job_id}/checkpoints")
+@router.get("/{fine_tuning_job_id}/checkpoints", response_model=CursorPage[FineTuningJobCheckpoint])
 def list_checkpoints(
     fine_tuning_job_id: str, session: SessionDep, project: ProjectDep,
     after: AfterQuery = None, limit: Annotated[int, limit_query(1000)] = 10,

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.sampling import SamplingRequest
+
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
 
@@ -28,31 +30,11 @@ class ChatMessageIn(BaseModel):
     tool_call_id: str | None = None
 
 
-class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class ChatCompletionRequest(SamplingRequest):
+    """Body of ``POST /v1/chat/completions`` (the sampling fields are :class:`SamplingRequest`'s)."""
 
-    include_usage: bool | None = None
-
-
-class ChatCompletionRequest(BaseModel):
-    """Body of ``POST /v1/chat/completions``."""
-
-    model_config = ConfigDict(extra="allow")
-
-    model: str
     messages: list[ChatMessageIn] = Field(min_length=1)
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, ge=0, le=1)
-    n: int | None = Field(None, ge=1, le=128)
-    max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    stream: bool | None = None
-    stream_options: StreamOptions | None = None
-    presence_penalty: float | None = Field(None, ge=-2, le=2)
-    frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    logit_bias: dict[str, float] | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=20)
     tools: list[dict[str, Any]] | None = None
@@ -81,7 +63,8 @@ class ChatMessageOut(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None
     refusal: str | None = None
-    tool_calls: list[ToolCall] | None = None
+    #: absent (not null) when the model called no tool, as in OpenAI's answers
+    tool_calls: list[ToolCall] | None = Field(None, exclude_if=lambda v: v is None)
 
 
 class Choice(BaseModel):

@@ -118,3 +118,94 @@ def checkpoint_object(ckpt: Checkpoint) -> dict[str, Any]:
         "metrics": ckpt.metrics,
         "step_number": ckpt.step_number,
     }
+
+
+# --- responses (typed for /openapi.json; the handlers return the dicts built above) ----------
+class JobError(BaseModel):
+    """Why a job failed: ``code``, a message naming the line or value, and ``param``."""
+
+    code: str
+    message: str
+    param: str | None = None
+
+
+class JobHyperparameters(BaseModel):
+    """The resolved hyperparameters (``"auto"`` until the job is queued); DPO adds ``beta``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    batch_size: Literal["auto"] | int | None = None
+    learning_rate_multiplier: Literal["auto"] | float | None = None
+    n_epochs: Literal["auto"] | int | None = None
+
+
+class JobMethod(BaseModel):
+    """``method``: the training method and its hyperparameters."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["supervised", "dpo", "reinforcement"]
+    supervised: dict[str, Any] | None = None
+    dpo: dict[str, Any] | None = None
+    reinforcement: dict[str, Any] | None = None
+
+
+class FineTuningJob(BaseModel):
+    """``fine_tuning.job`` (``openai.types.fine_tuning.FineTuningJob``; ``paused`` is openft's)."""
+
+    id: str
+    object: Literal["fine_tuning.job"]
+    created_at: int
+    error: JobError | None = None
+    fine_tuned_model: str | None = None
+    finished_at: int | None = None
+    hyperparameters: JobHyperparameters
+    model: str
+    organization_id: str
+    result_files: list[str]
+    seed: int
+    status: Literal["validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled"]
+    trained_tokens: int | None = None
+    training_file: str
+    validation_file: str | None = None
+    estimated_finish: int | None = None
+    integrations: list[Integration] | None = None
+    metadata: dict[str, str] | None = None
+    method: JobMethod | None = None
+    user_provided_suffix: str | None = None
+
+
+class FineTuningJobEvent(BaseModel):
+    """``fine_tuning.job.event``; ``data`` holds the metrics of a ``metrics`` event."""
+
+    id: str
+    object: Literal["fine_tuning.job.event"]
+    created_at: int
+    level: Literal["info", "warn", "error"]
+    message: str
+    data: dict[str, Any] | None = None
+    type: Literal["message", "metrics"] | None = None
+
+
+class CheckpointMetrics(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    step: float | None = None
+    train_loss: float | None = None
+    train_mean_token_accuracy: float | None = None
+    valid_loss: float | None = None
+    valid_mean_token_accuracy: float | None = None
+    full_valid_loss: float | None = None
+    full_valid_mean_token_accuracy: float | None = None
+
+
+class FineTuningJobCheckpoint(BaseModel):
+    """``fine_tuning.job.checkpoint``: a saved step, servable as ``fine_tuned_model_checkpoint``."""
+
+    id: str
+    object: Literal["fine_tuning.job.checkpoint"]
+    created_at: int
+    fine_tuned_model_checkpoint: str
+    fine_tuning_job_id: str
+    metrics: CheckpointMetrics
+    step_number: int

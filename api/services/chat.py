@@ -16,9 +16,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from api.errors import APIError, InvalidRequest, NotFound, ServiceUnavailable
+from api.errors import InvalidRequest
 from api.inference.engine import Prepared
-from api.inference.params import Completion, SamplingParams
+from api.inference.params import Completion
 from api.inference.server import ModelServer
 from api.schemas.chat import (
     ChatCompletion,
@@ -34,13 +34,12 @@ from api.schemas.chat import (
     Usage,
 )
 from api.services.models import resolve_async
+from api.services.sampling import check_vocabulary, framed, preparing, sampling_params, sse
 from api.state import AppState
 from core import ids
+from core.generation import SamplingParams
 from core.messages import template_messages
-from core.model_cache import ModelUnavailable
-from core.store import ObjectNotFound
 
-MAX_STOP = 4
 _TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*(?:</tool_call>|$)", re.DOTALL)
 
 
@@ -92,31 +91,6 @@ def check_supported(req: ChatCompletionRequest) -> None:
                                      param=f"tools[{i}]", code="invalid_value")
 
 
-def sampling_params(req: ChatCompletionRequest) -> SamplingParams:
-    """The engine's parameters for the request (OpenAI's defaults: temperature 1, top_p 1, n 1)."""
-    stop: list[str] = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
-    if len(stop) > MAX_STOP:
-        raise InvalidRequest(f"stop accepts at most {MAX_STOP} sequences, got {len(stop)}.",
-                             param="stop", code="invalid_value")
-    bias: dict[int, float] = {}
-    for key, value in (req.logit_bias or {}).items():
-        if not key.isdigit() or not -100 <= value <= 100:
-            raise InvalidRequest(f"Invalid logit_bias entry {key!r}: {value!r} (token id -> -100..100).",
-                                 param="logit_bias", code="invalid_value")
-        bias[int(key)] = float(value)
-    return SamplingParams(
-        temperature=1.0 if req.temperature is None else req.temperature,
-        top_p=1.0 if req.top_p is None else req.top_p,
-        max_tokens=req.max_completion_tokens or req.max_tokens,
-        stop=tuple(s for s in stop if s),
-        n=req.n or 1,
-        seed=req.seed,
-        presence_penalty=req.presence_penalty or 0.0,
-        frequency_penalty=req.frequency_penalty or 0.0,
-        logit_bias=bias,
-    )
-
-
 def _tools(req: ChatCompletionRequest) -> list[dict[str, Any]] | None:
     return req.tools if req.tools and req.tool_choice != "none" else None
 
@@ -149,12 +123,14 @@ def _message(text: str, finish: str, tools: bool) -> tuple[ChatMessageOut, str]:
     return ChatMessageOut(content=text), finish
 
 
-def to_completion(cid: str, created: int, model: str, result: Completion, tools: bool) -> ChatCompletion:
+def to_completion(cid: str, created: int, model: str, result: Completion, tools: bool,
+                  fingerprint: str) -> ChatCompletion:
     choices = []
     for c in result.choices:
         message, finish = _message(c.text, c.finish_reason, tools)
         choices.append(Choice(index=c.index, message=message, finish_reason=finish))
-    return ChatCompletion(id=cid, created=created, model=model, choices=choices, usage=_usage(result))
+    return ChatCompletion(id=cid, created=created, model=model, choices=choices, usage=_usage(result),
+                          system_fingerprint=fingerprint)
 
 
 def _usage(result: Completion) -> Usage:
@@ -162,16 +138,10 @@ def _usage(result: Completion) -> Usage:
                  total_tokens=result.prompt_tokens + result.completion_tokens)
 
 
-def sse(obj: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
-
-
-DONE = b"data: [DONE]\n\n"
-
-
-def _chunk(cid: str, created: int, model: str, choices: list[ChunkChoice], include_usage: bool,
+def _chunk(cid: str, created: int, model: str, fingerprint: str, choices: list[ChunkChoice], include_usage: bool,
            usage: Usage | None = None) -> bytes:
-    chunk = ChatCompletionChunk(id=cid, created=created, model=model, choices=choices, usage=usage)
+    chunk = ChatCompletionChunk(id=cid, created=created, model=model, choices=choices, usage=usage,
+                                system_fingerprint=fingerprint)
     data = chunk.model_dump(mode="json")
     for choice in data["choices"]:  # deltas carry only the fields that changed, as OpenAI's do
         choice["delta"] = {k: v for k, v in choice["delta"].items() if v is not None}
@@ -185,42 +155,34 @@ async def _stream_local(server: ModelServer, prepared: Prepared, params: Samplin
     cid, created = ids.new_id("chatcmpl-"), int(time.time())
 
     def chunk(index: int, delta: ChoiceDelta, finish: str | None = None) -> bytes:
-        return _chunk(cid, created, model, [ChunkChoice(index=index, delta=delta, finish_reason=finish)],
-                      include_usage)
+        choice = ChunkChoice(index=index, delta=delta, finish_reason=finish)
+        return _chunk(cid, created, model, prepared.fingerprint, [choice], include_usage)
 
-    try:
-        for i in range(params.n):
-            yield chunk(i, ChoiceDelta(role="assistant", content=""))
-        result: Completion | None = None
-        async for item in server.engine.stream(prepared, params):
-            if isinstance(item, Completion):
-                result = item
-            elif tools:
-                continue  # tool calls are parsed from the whole reply, sent at the end
-            elif item.finish_reason is not None:
-                yield chunk(item.index, ChoiceDelta(), item.finish_reason)
-            elif item.text:
-                yield chunk(item.index, ChoiceDelta(content=item.text))
-        assert result is not None
-        if tools:
-            for c in result.choices:
-                message, finish = _message(c.text, c.finish_reason, True)
-                if message.content:
-                    yield chunk(c.index, ChoiceDelta(content=message.content))
-                if message.tool_calls:
-                    deltas = [ToolCallDelta(index=k, id=t.id, type="function", function=t.function)
-                              for k, t in enumerate(message.tool_calls)]
-                    yield chunk(c.index, ChoiceDelta(tool_calls=deltas))
-                yield chunk(c.index, ChoiceDelta(), finish)
-        if include_usage:
-            yield _chunk(cid, created, model, [], True, _usage(result))
-    except APIError as exc:
-        yield sse(exc.body())
-    except Exception:
-        yield sse({"error": {"message": "The server had an error while generating the completion.",
-                             "type": "server_error", "param": None, "code": None}})
-        raise
-    yield DONE
+    for i in range(params.n):
+        yield chunk(i, ChoiceDelta(role="assistant", content=""))
+    result: Completion | None = None
+    async for item in server.engine.stream(prepared, params):
+        if isinstance(item, Completion):
+            result = item
+        elif tools:
+            continue  # tool calls are parsed from the whole reply, sent at the end
+        elif item.finish_reason is not None:
+            yield chunk(item.index, ChoiceDelta(), item.finish_reason)
+        elif item.text:
+            yield chunk(item.index, ChoiceDelta(content=item.text))
+    assert result is not None
+    if tools:
+        for c in result.choices:
+            message, finish = _message(c.text, c.finish_reason, True)
+            if message.content:
+                yield chunk(c.index, ChoiceDelta(content=message.content))
+            if message.tool_calls:
+                deltas = [ToolCallDelta(index=k, id=t.id, type="function", function=t.function)
+                          for k, t in enumerate(message.tool_calls)]
+                yield chunk(c.index, ChoiceDelta(tool_calls=deltas))
+            yield chunk(c.index, ChoiceDelta(), finish)
+    if include_usage:
+        yield _chunk(cid, created, model, prepared.fingerprint, [], True, _usage(result))
 
 
 # --- the endpoint ---------------------------------------------------------------------------
@@ -231,6 +193,7 @@ async def create(state: AppState, server: ModelServer, project_id: str,
     400 bad parameter / prompt over the context (``context_length_exceeded``); 404
     ``model_not_found``; 503 when the model's serving backend is unreachable.
     """
+    params = sampling_params(req, req.max_completion_tokens or req.max_tokens)
     found = await resolve_async(state, project_id, req.model, param="model")
     target = found.target
     remote = server.remote(target)
@@ -240,22 +203,14 @@ async def create(state: AppState, server: ModelServer, project_id: str,
             return await remote.stream(target, body)
         return await remote.complete(target, body)
     check_supported(req)
-    params = sampling_params(req)
     tools = _tools(req)
-    try:
+    with preparing(req.model):
         prepared = await server.engine.prepare(target, to_messages(req), tools=tools, max_tokens=params.max_tokens)
-    except ObjectNotFound as exc:
-        raise NotFound(f"The files of model `{req.model}` are missing from the artifact store.",
-                       code="model_not_found") from exc
-    except ModelUnavailable as exc:
-        raise ServiceUnavailable(f"The base model of `{req.model}` cannot be loaded here: {exc}") from exc
-    bad = [t for t in params.logit_bias if t >= prepared.tokenizer.vocab_size]
-    if bad:
-        raise InvalidRequest(f"logit_bias names token {bad[0]}, outside this model's vocabulary "
-                             f"of {prepared.tokenizer.vocab_size}.", param="logit_bias", code="invalid_value")
+    check_vocabulary(params, prepared)
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        return _stream_local(server, prepared, params, req.model, include_usage, tools is not None)
+        return framed(_stream_local(server, prepared, params, req.model, include_usage, tools is not None))
     result = await server.engine.generate(prepared, params)
-    completion = to_completion(ids.new_id("chatcmpl-"), int(time.time()), req.model, result, tools is not None)
+    completion = to_completion(ids.new_id("chatcmpl-"), int(time.time()), req.model, result, tools is not None,
+                               prepared.fingerprint)
     return completion.model_dump(mode="json")

@@ -9,8 +9,9 @@ import pytest
 from serving import tasks
 
 from api.inference.engine import ContextLengthExceeded, InferenceEngine
-from api.inference.params import Completion, Delta, SamplingParams, Target
+from api.inference.params import Completion, Target
 from core.catalog import get_catalog
+from core.generation import Delta, SamplingParams
 from core.settings import Settings
 from core.store import Store
 

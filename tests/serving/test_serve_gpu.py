@@ -15,11 +15,12 @@ from serving.adapters import train_adapter
 
 from api.inference.check import check_model
 from api.inference.engine import InferenceEngine
-from api.inference.params import SamplingParams, Target
+from api.inference.params import Target
 from api.inference.server import ModelServer
 from api.services.export import merge_to
 from api.services.models import Resolved
 from core.catalog import get_catalog
+from core.generation import SamplingParams
 from core.settings import Settings
 from core.store import Store
 from core.tables import Model

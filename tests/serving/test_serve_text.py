@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.inference.text import TextStream
+from core.generation.text import TextStream
 
 
 def _decoder(pieces: dict[int, bytes]):  # type: ignore[no-untyped-def]
