@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
@@ -12,9 +15,19 @@ from api.services import chat
 
 router = APIRouter(tags=["chat"])
 
+#: the OpenAPI note that ``stream: true`` answers with server-sent events instead of JSON
+STREAMS: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
 
-@router.post("/chat/completions", response_model=ChatCompletion,
-             responses={200: {"content": {"text/event-stream": {}}}})
+
+def completion_response(result: dict[str, Any] | AsyncIterator[bytes]) -> Response:
+    """A completion's JSON, or its server-sent events (never buffered by a proxy)."""
+    if isinstance(result, dict):
+        return JSONResponse(result)
+    return StreamingResponse(result, media_type="text/event-stream",
+                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+
+@router.post("/chat/completions", response_model=ChatCompletion, responses=STREAMS)
 async def create_chat_completion(
     body: ChatCompletionRequest, state: StateDep, project: ProjectDep, server: ModelServerDep
 ) -> Response:
@@ -23,8 +36,4 @@ async def create_chat_completion(
     200; 400 bad parameter or prompt over the context (``context_length_exceeded``); 401;
     404 ``model_not_found`` (also another project's model); 503 serving backend unreachable.
     """
-    result = await chat.create(state, server, project, body)
-    if isinstance(result, dict):
-        return JSONResponse(result)
-    return StreamingResponse(result, media_type="text/event-stream",
-                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+    return completion_response(await chat.create(state, server, project, body))

@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response
 
 from api.deps import ProjectDep, StateDep
 from api.inference.server import ModelServerDep
+from api.routers.chat import STREAMS, completion_response
 from api.schemas.completions import Completion, CompletionRequest
 from api.services import completions
 
 router = APIRouter(tags=["completions"])
 
 
-@router.post("/completions", response_model=Completion,
-             responses={200: {"content": {"text/event-stream": {}}}})
+@router.post("/completions", response_model=Completion, responses=STREAMS)
 async def create_completion(
     body: CompletionRequest, state: StateDep, project: ProjectDep, server: ModelServerDep
 ) -> Response:
     """A ``text_completion``, or with ``stream: true`` server-sent ``text_completion`` events.
 
-    200; 400 bad parameter or prompt over the context (``context_length_exceeded``); 401;
-    404 ``model_not_found`` (also another project's model); 503 serving backend unreachable.
+    200; 400 bad parameter or prompt over the context (``context_length_exceeded``, param
+    ``prompt``); 401; 404 ``model_not_found`` (also another project's model); 503 serving
+    backend unreachable.
     """
-    result = await completions.create(state, server, project, body)
-    if isinstance(result, dict):
-        return JSONResponse(result)
-    return StreamingResponse(result, media_type="text/event-stream",
-                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+    return completion_response(await completions.create(state, server, project, body))

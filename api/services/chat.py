@@ -20,6 +20,7 @@ from api.errors import InvalidRequest
 from api.inference.engine import Prepared
 from api.inference.params import Completion
 from api.inference.server import ModelServer
+from api.inference.vllm import CHAT
 from api.schemas.chat import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -33,8 +34,15 @@ from api.schemas.chat import (
     ToolCallDelta,
     Usage,
 )
-from api.services.models import resolve_async
-from api.services.sampling import check_vocabulary, framed, preparing, sampling_params, sse
+from api.services.sampling import (
+    Result,
+    check_vocabulary,
+    framed,
+    preparing,
+    resolve_or_proxy,
+    sampling_params,
+    sse,
+)
 from api.state import AppState
 from core import ids
 from core.generation import SamplingParams
@@ -187,21 +195,16 @@ async def _stream_local(server: ModelServer, prepared: Prepared, params: Samplin
 
 # --- the endpoint ---------------------------------------------------------------------------
 async def create(state: AppState, server: ModelServer, project_id: str,
-                 req: ChatCompletionRequest) -> dict[str, Any] | AsyncIterator[bytes]:
+                 req: ChatCompletionRequest) -> Result:
     """A chat completion (a JSON-ready dict) or, for ``stream: true``, the SSE byte stream.
 
     400 bad parameter / prompt over the context (``context_length_exceeded``); 404
     ``model_not_found``; 503 when the model's serving backend is unreachable.
     """
     params = sampling_params(req, req.max_completion_tokens or req.max_tokens)
-    found = await resolve_async(state, project_id, req.model, param="model")
-    target = found.target
-    remote = server.remote(target)
-    if remote is not None:
-        body = req.model_dump(exclude_unset=True)
-        if req.stream:
-            return await remote.stream(target, body)
-        return await remote.complete(target, body)
+    target, proxied = await resolve_or_proxy(state, server, project_id, req, CHAT)
+    if proxied is not None:
+        return proxied
     check_supported(req)
     tools = _tools(req)
     with preparing(req.model):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Literal
 
 from api.errors import InvalidRequest
 from api.inference.engine import Prepared
@@ -21,8 +21,15 @@ from api.inference.server import ModelServer
 from api.inference.vllm import LEGACY
 from api.schemas.chat import Usage
 from api.schemas.completions import Completion, CompletionChoice, CompletionRequest
-from api.services.models import resolve_async
-from api.services.sampling import check_vocabulary, framed, preparing, sampling_params, sse
+from api.services.sampling import (
+    Result,
+    check_vocabulary,
+    framed,
+    preparing,
+    resolve_or_proxy,
+    sampling_params,
+    sse,
+)
 from api.state import AppState
 from core import ids
 from core.generation import FinishReason, SamplingParams
@@ -99,7 +106,7 @@ async def _stream(server: ModelServer, batch: list[tuple[str | list[int], Prepar
 
 
 async def create(state: AppState, server: ModelServer, project_id: str,
-                 req: CompletionRequest) -> dict[str, Any] | AsyncIterator[bytes]:
+                 req: CompletionRequest) -> Result:
     """A ``text_completion`` (a JSON-ready dict) or, for ``stream: true``, the SSE byte stream.
 
     400 bad parameter / prompt over the context (``context_length_exceeded``, param
@@ -107,14 +114,9 @@ async def create(state: AppState, server: ModelServer, project_id: str,
     """
     params = sampling_params(req, req.max_tokens)
     batch_prompts = prompts(req)
-    found = await resolve_async(state, project_id, req.model, param="model")
-    target = found.target
-    remote = server.remote(target)
-    if remote is not None:
-        body = req.model_dump(exclude_unset=True)
-        if req.stream:
-            return await remote.stream(target, body, path=LEGACY)
-        return await remote.complete(target, body, path=LEGACY)
+    target, proxied = await resolve_or_proxy(state, server, project_id, req, LEGACY)
+    if proxied is not None:
+        return proxied
     check_supported(req)
     batch: list[tuple[str | list[int], Prepared]] = []
     with preparing(req.model):

@@ -10,7 +10,11 @@ from typing import Any
 
 from api.errors import APIError, InvalidRequest, NotFound, ServiceUnavailable
 from api.inference.engine import Prepared
+from api.inference.params import Target
+from api.inference.server import ModelServer
 from api.schemas.sampling import MAX_STOP, SamplingRequest
+from api.services.models import resolve_async
+from api.state import AppState
 from core.generation import SamplingParams
 from core.model_cache import ModelUnavailable
 from core.store import ObjectNotFound
@@ -66,6 +70,23 @@ def preparing(model: str) -> Iterator[None]:
                        code="model_not_found") from exc
     except ModelUnavailable as exc:
         raise ServiceUnavailable(f"The base model of `{model}` cannot be loaded here: {exc}") from exc
+
+
+Result = dict[str, Any] | AsyncIterator[bytes]
+
+
+async def resolve_or_proxy(state: AppState, server: ModelServer, project_id: str, req: SamplingRequest,
+                           path: str) -> tuple[Target, Result | None]:
+    """The request's model (404 ``model_not_found``) and, when a vLLM server serves its base,
+    that server's answer to ``req`` on ``path`` (else None: the local engine answers)."""
+    target = (await resolve_async(state, project_id, req.model, param="model")).target
+    remote = server.remote(target)
+    if remote is None:
+        return target, None
+    body = req.model_dump(exclude_unset=True)
+    if req.stream:
+        return target, await remote.stream(target, body, path=path)
+    return target, await remote.complete(target, body, path=path)
 
 
 def sse(obj: dict[str, Any]) -> bytes:
