@@ -1,6 +1,6 @@
 """merges table; models.job_id nullable (a merged model has no job)
 
-Revision ID: 0003_merges
+Revision ID: 0005_merges
 Revises: 0004_admin_api
 Create Date: 2026-11-30 05:45:00
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0003_merges'
+revision = '0005_merges'
 down_revision = '0004_admin_api'
 branch_labels = None
 depends_on = None
