@@ -20,7 +20,8 @@ from api.body import BodyTracker
 from api.errors import install_error_handlers
 from api.metrics import install_metrics
 from api.request_id import RequestIdMiddleware
-from api.routers import chat, completions, files, fine_tuning, graders, health, models, uploads
+from api.routers import chat, completions, evals, files, fine_tuning, graders, health, models, uploads
+from api.services.evals_runner import eval_runs_lifespan
 from api.services.housekeeping import housekeeping_lifespan
 from api.services.merges import merges_lifespan
 from api.services.serve_checks import serve_checks_lifespan
@@ -39,6 +40,7 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (chat.router, "/v1"),
     (graders.router, "/v1"),
     (completions.router, "/v1"),
+    (evals.router, "/v1"),
 ]
 
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -69,6 +71,7 @@ def create_app(
             await stack.enter_async_context(housekeeping_lifespan(state))
             await stack.enter_async_context(serve_checks_lifespan(state))
             await stack.enter_async_context(merges_lifespan(state))
+            await stack.enter_async_context(eval_runs_lifespan(state))
             for hook in lifespan_hooks:
                 await stack.enter_async_context(hook(app))
             try:

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         True, description="after a job succeeds, ask the served ft: model the worker's sample prompts and add a "
         "warn event when the answers differ (the train-to-serve check, run by an API process)")
     serve_check_interval_seconds: float = Field(2.0, description="how often an API process looks for checks to run")
+    eval_runs: bool = Field(True, description="run queued eval runs in this API process (background, claimed)")
+    eval_interval_seconds: float = Field(1.0, description="how often an API process looks for eval runs to run")
+    eval_stale_claim_seconds: float = Field(
+        60.0, description="an eval run whose API process has not stamped its claim for this long is taken over")
+    eval_max_items: int = Field(10_000, description="most data source items one eval run may have")
 
     # --- scheduler ----------------------------------------------------------------------
     scheduler_tick_seconds: float = 0.5

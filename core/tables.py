@@ -310,3 +310,87 @@ class UsageRecord(SQLModel, table=True):
     requests: int = 0
     trained_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     gpu_seconds: float = 0.0
+
+
+class Eval(SQLModel, table=True):
+    """An eval: a data source config and testing criteria (graders), stored as OpenAI returns them."""
+
+    __tablename__ = "evals"
+    __table_args__ = (Index("ix_evals_project_created", "project_id", "created_at", "seq"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    seq: int = Field(default_factory=time.time_ns, sa_column=Column(BigInteger, nullable=False))
+    project_id: str = Field(foreign_key="projects.id", max_length=64)
+    name: str = Field(default="", max_length=512)
+    data_source_config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    testing_criteria: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    metadata_: dict[str, str] | None = Field(default=None, sa_column=Column("metadata", JSON))
+    created_at: int = Field(default_factory=now)
+    updated_at: int = Field(default_factory=now)
+    updated_seq: int = Field(default_factory=time.time_ns, sa_column=Column(BigInteger, nullable=False))
+
+
+class EvalRun(SQLModel, table=True):
+    """One run of an eval over a data source; executed in the background by an API process.
+
+    ``status``: queued -> in_progress -> completed | failed | canceled (api.services.evals_status).
+    An API process claims a run by stamping ``claimed_at`` (and keeps stamping it while it runs);
+    a claim older than ``Settings.eval_stale_claim_seconds`` belongs to a dead process and is
+    taken over, resuming after the last output item written. ``job_id``/``model_step`` tie a run
+    started by a fine-tuning job's ``openft.eval_id`` to the job and checkpoint it scores.
+    """
+
+    __tablename__ = "eval_runs"
+    __table_args__ = (Index("ix_eval_runs_eval_created", "eval_id", "created_at", "seq"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    seq: int = Field(default_factory=time.time_ns, sa_column=Column(BigInteger, nullable=False))
+    eval_id: str = Field(foreign_key="evals.id", max_length=64)
+    project_id: str = Field(foreign_key="projects.id", index=True, max_length=64)
+    name: str = Field(default="", max_length=512)
+    model: str = Field(default="", max_length=512)
+    status: str = Field(default="queued", max_length=16, index=True)
+    data_source: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    metadata_: dict[str, str] | None = Field(default=None, sa_column=Column("metadata", JSON))
+    error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    result_counts: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    per_testing_criteria_results: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False))
+    per_model_usage: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    total_items: int = 0
+    attempts: int = 0
+    claimed_at: float | None = None
+    job_id: str | None = Field(default=None, max_length=64, index=True)
+    model_step: int | None = None
+    created_at: int = Field(default_factory=now)
+    finished_at: int | None = None
+
+
+class EvalOutputItem(SQLModel, table=True):
+    """The graded result of one data source item of a run (``eval.run.output_item``)."""
+
+    __tablename__ = "eval_output_items"
+    __table_args__ = (Index("ix_eval_output_items_run_item", "run_id", "datasource_item_id", unique=True),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    run_id: str = Field(foreign_key="eval_runs.id", max_length=64)
+    eval_id: str = Field(max_length=64)
+    datasource_item_id: int
+    datasource_item: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    results: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    sample: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pass", max_length=8)
+    created_at: int = Field(default_factory=now)
+
+
+class EvalJobHook(SQLModel, table=True):
+    """A fine-tuning job's ``openft.eval_id``: once the job succeeds, the eval runs on its kept
+    checkpoints and its final model (``status`` pending -> launched | dropped)."""
+
+    __tablename__ = "eval_job_hooks"
+
+    job_id: str = Field(foreign_key="jobs.id", primary_key=True, max_length=64)
+    eval_id: str = Field(foreign_key="evals.id", max_length=64)
+    data_source: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", max_length=16, index=True)
+    created_at: int = Field(default_factory=now)

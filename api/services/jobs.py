@@ -17,6 +17,8 @@ from api.errors import InvalidRequest, NotFound
 from api.pagination import paginate
 from api.schemas.jobs import JobCreate
 from api.services import files
+from api.services.evals_finetune import attach as attach_eval
+from api.services.evals_finetune import take_job_option
 from core import ids
 from core.catalog import get_catalog
 from core.protocol import Extensions
@@ -38,6 +40,7 @@ def create_job(session: Session, settings: Settings, project_id: str, req: JobCr
         method = validate_method(req.method, req.hyperparameters)
     except HyperparameterError as exc:
         raise InvalidRequest(exc.message, param=exc.param, code=exc.code) from exc
+    eval_hook = take_job_option(session, project_id, req.openft)  # openft.eval_id (api.services.evals_finetune)
     extensions, priority = _extensions(req.openft)
     job = Job(
         id=ids.job_id(),
@@ -58,6 +61,7 @@ def create_job(session: Session, settings: Settings, project_id: str, req: JobCr
     )
     session.add(job)
     session.flush()
+    attach_eval(session, job, eval_hook)
     events.add_event(session, job.id, events.CREATED.format(job_id=job.id))
     events.add_event(session, job.id, events.validating_message(job.training_file, job.validation_file))
     return job
