@@ -117,7 +117,6 @@ class CompletionsDataSource(_Strict):
     sampling_params: SamplingParams | None = None
 
 
-DataSource = JsonlDataSource | CompletionsDataSource
 
 
 # --- responses ------------------------------------------------------------------------------

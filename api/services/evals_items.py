@@ -13,30 +13,31 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from api.errors import InvalidRequest
-from api.schemas.evals import CompletionsDataSource, DataSource, FileContentSource, JsonlDataSource
+from api.schemas.evals import CompletionsDataSource, FileContentSource, JsonlDataSource
 from core.protocol import file_key
 from core.store import ObjectNotFound, Store
 from core.tables import File
 
-_ADAPTER: TypeAdapter[DataSource] = TypeAdapter(DataSource)
 _UNSUPPORTED = {"responses": "data_source type 'responses' is not supported; use 'completions'.",
                 "stored_completions": "source type 'stored_completions' is not supported: this server keeps "
                                       "no completion logs. Use 'file_content' or 'file_id'."}
 # discriminator values pydantic puts into error locations; the param names skip them
-_TAGS = {"jsonl", "completions", "file_content", "file_id", "template", "item_reference", "function-after"}
+_UNIONS = {"source", "input_messages"}
+_TAGS = {"file_content", "file_id", "template", "item_reference"}
 
 
 def _param(loc: Sequence[Any]) -> str:
-    out = "data_source"
+    out, prev = "data_source", None
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part not in _TAGS and not str(part).startswith(("FileContent", "FileId", "Template", "ItemRef")):
+        elif not (prev in _UNIONS and part in _TAGS):  # the union member's tag is no param
             out += f".{part}"
+        prev = part
     return out
 
 
@@ -52,7 +53,8 @@ def parse_data_source(raw: Mapping[str, Any]) -> JsonlDataSource | CompletionsDa
         raise InvalidRequest(f"Invalid data_source type {kind!r}; expected 'jsonl' or 'completions'.",
                              param="data_source.type", code="invalid_value")
     try:
-        parsed = _ADAPTER.validate_python(raw)
+        model = JsonlDataSource if kind == "jsonl" else CompletionsDataSource
+        parsed: JsonlDataSource | CompletionsDataSource = model.model_validate(raw)
     except ValidationError as exc:
         error = exc.errors()[0]
         param = _param(error["loc"])
@@ -67,6 +69,9 @@ def parse_data_source(raw: Mapping[str, Any]) -> JsonlDataSource | CompletionsDa
 
 
 def _check_sampling(ds: CompletionsDataSource) -> None:
+    if ds.input_messages.type == "item_reference" and not ds.input_messages.item_reference.startswith("item."):
+        raise InvalidRequest("item_reference must name a field of the item namespace, e.g. 'item.messages'.",
+                             param="data_source.input_messages.item_reference", code="invalid_value")
     params = ds.sampling_params
     if params is None:
         return
@@ -77,9 +82,6 @@ def _check_sampling(ds: CompletionsDataSource) -> None:
     if params.tools:
         raise InvalidRequest("tools are not supported in eval sampling by this server.",
                              param="data_source.sampling_params.tools", code="unsupported_value")
-    if ds.input_messages.type == "item_reference" and not ds.input_messages.item_reference.startswith("item."):
-        raise InvalidRequest("item_reference must name a field of the item namespace, e.g. 'item.messages'.",
-                             param="data_source.input_messages.item_reference", code="invalid_value")
 
 
 def _jsonl_rows(data: bytes, param: str) -> list[dict[str, Any]]:
