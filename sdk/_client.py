@@ -19,6 +19,7 @@ from openai.resources import AsyncUploads, Uploads
 from openai.resources.chat import AsyncChat, Chat
 
 from sdk._config import resolve_api_key, resolve_base_url
+from sdk.resources.evals import AsyncEvals, Evals
 from sdk.resources.files import AsyncFiles, Files
 from sdk.resources.jobs import AsyncFineTuning, AsyncJobs, FineTuning, Jobs
 from sdk.resources.models import AsyncModels, Models
@@ -93,6 +94,11 @@ class Client(_ClientBase[openai.OpenAI]):
         """Models, plus ``export``."""
         return Models(self.openai)
 
+    @cached_property
+    def evals(self) -> Evals:
+        """Evals and their runs; ``evals.runs`` adds ``wait`` (with live progress)."""
+        return Evals(self.openai)
+
     @property
     def chat(self) -> Chat:
         """Chat completions with fine-tuned models (the official resource)."""
@@ -134,6 +140,10 @@ class AsyncClient(_ClientBase[openai.AsyncOpenAI]):
     @cached_property
     def models(self) -> AsyncModels:
         return AsyncModels(self.openai)
+
+    @cached_property
+    def evals(self) -> AsyncEvals:
+        return AsyncEvals(self.openai)
 
     @property
     def chat(self) -> AsyncChat:

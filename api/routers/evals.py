@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
 
-from api.deps import ProjectDep, SessionDep, SettingsDep, StoreDep
+from api.deps import ProjectDep, SessionDep, SettingsDep, StateDep, StoreDep
+from api.inference.server import ModelServerDep
 from api.pagination import AfterQuery, CursorPage, OrderQuery, limit_query
 from api.schemas.evals import EvalCreate, EvalUpdate, RunCreate, eval_object, output_item_object, run_object
 from api.services import evals, evals_runs
@@ -21,9 +23,13 @@ Limit = Annotated[int, limit_query(100)]
 
 
 @router.post("")
-def create_eval(body: EvalCreate, session: SessionDep, settings: SettingsDep, project: ProjectDep) -> dict[str, Any]:
-    """Create an eval (200); 400 naming the bad param of the config or a testing criterion."""
-    return eval_object(evals.create_eval(session, settings, project, body))
+async def create_eval(body: EvalCreate, session: SessionDep, state: StateDep, server: ModelServerDep,
+                      project: ProjectDep) -> dict[str, Any]:
+    """Create an eval (200); 400 naming the bad param of the config or a testing criterion
+    (a judge model the project cannot use included)."""
+    row = await run_in_threadpool(evals.create_eval, session, state.settings, project, body)
+    await evals.check_judges(state, server, project, row.testing_criteria)  # rolls the create back on a 400
+    return eval_object(row)
 
 
 @router.get("")

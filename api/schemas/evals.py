@@ -136,7 +136,8 @@ def run_object(row: EvalRun) -> dict[str, Any]:
             "error": row.error or NO_ERROR, "result_counts": counts,
             "per_testing_criteria_results": row.per_testing_criteria_results,
             "per_model_usage": row.per_model_usage,
-            "report_url": f"/v1/evals/{row.eval_id}/runs/{row.id}"}
+            "report_url": f"/v1/evals/{row.eval_id}/runs/{row.id}",
+            "openft": {"total_items": row.total_items}}  # our extension: progress = result_counts.total of this
 
 
 def output_item_object(row: EvalOutputItem) -> dict[str, Any]:

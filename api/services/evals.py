@@ -18,7 +18,11 @@ from sqlmodel import Session, col, select
 
 from api.errors import InvalidRequest, NotFound
 from api.pagination import Order, paginate
+from api.inference.server import ModelServer
 from api.schemas.evals import EvalCreate, EvalUpdate
+from api.services import graders
+from api.services.graders import ProjectJudge
+from api.state import AppState
 from core import ids
 from core.graders import Grader, GraderSpecError, parse_grader
 from core.settings import Settings
@@ -70,17 +74,18 @@ def parse_criterion(spec: Any, param: str, settings: Settings | None = None) -> 
         raise InvalidRequest(exc.message, param=inner, code="invalid_value") from exc
 
 
-def parse_criteria(raw: list[dict[str, Any]], settings: Settings) -> list[Grader]:
-    """Every criterion's grader; names must be unique (results are reported per name)."""
-    graders, seen = [], set()
+def parse_criteria(raw: list[dict[str, Any]], settings: Settings) -> list[dict[str, Any]]:
+    """The criteria as stored and returned: each checked, and named (a criterion without a name
+    is known by its grader's name, its type); names must be unique, as results are per name."""
+    out, seen = [], set()
     for i, spec in enumerate(raw):
-        graders.append(parse_criterion(spec, f"testing_criteria[{i}]", settings))
-        name = spec.get("name")
-        if name in seen:
-            raise InvalidRequest(f"Two testing criteria are named {name!r}; names must be unique.",
+        grader = parse_criterion(spec, f"testing_criteria[{i}]", settings)
+        if grader.name in seen:
+            raise InvalidRequest(f"Two testing criteria are named {grader.name!r}; names must be unique.",
                                  param=f"testing_criteria[{i}].name", code="invalid_value")
-        seen.add(name)
-    return graders
+        seen.add(grader.name)
+        out.append({**spec, "name": grader.name})
+    return out
 
 
 def passes(spec: Mapping[str, Any], reward: float) -> bool:
@@ -98,6 +103,13 @@ def passes(spec: Mapping[str, Any], reward: float) -> bool:
         low, high = spec.get("range") or (0.0, 1.0)
         threshold = (low + high) / 2 if kind == "score_model" else 0.5
     return reward >= float(threshold)
+
+
+async def check_judges(state: AppState, server: ModelServer, project_id: str, raw: list[dict[str, Any]]) -> None:
+    """400 naming ``testing_criteria[i].model`` when a criterion's judge model cannot be served."""
+    judge = ProjectJudge(state, server, project_id)
+    for i, spec in enumerate(raw):
+        await graders.check_judges(judge, parse_criterion(spec, f"testing_criteria[{i}]"), f"testing_criteria[{i}]")
 
 
 # --- data source config ---------------------------------------------------------------------
@@ -145,9 +157,9 @@ def item_schema(row: Eval) -> dict[str, Any]:
 def create_eval(session: Session, settings: Settings, project_id: str, req: EvalCreate) -> Eval:
     """Record a new eval; 400 naming the bad param of the config or a criterion."""
     config = data_source_config(req.data_source_config)
-    parse_criteria(req.testing_criteria, settings)
+    criteria = parse_criteria(req.testing_criteria, settings)
     row = Eval(id=ids.new_id("eval_", 32), project_id=project_id, name=req.name or "",
-               data_source_config=config, testing_criteria=req.testing_criteria, metadata_=req.metadata)
+               data_source_config=config, testing_criteria=criteria, metadata_=req.metadata)
     session.add(row)
     session.flush()
     return row

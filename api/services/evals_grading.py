@@ -17,7 +17,7 @@ from api.errors import APIError
 from api.inference.server import ModelServer
 from api.schemas.evals import NO_ERROR, CompletionsDataSource, JsonlDataSource, TemplateMessage
 from api.services.evals import passes
-from api.services.evals_sampling import ModelGone, ServedJudge, complete
+from api.services.evals_sampling import ModelGone, RunJudge, complete
 from api.state import AppState
 from core.graders import Grader, Sample, grade, render_template
 
@@ -139,7 +139,7 @@ def _given_sample(row: Mapping[str, Any], model: str) -> tuple[Sample | None, di
 
 async def evaluate(state: AppState, server: ModelServer, project_id: str, ds: JsonlDataSource | CompletionsDataSource,
                    criteria: list[tuple[dict[str, Any], Grader]], row: Mapping[str, Any],
-                   judge: ServedJudge) -> ItemOutcome:
+                   judge: RunJudge) -> ItemOutcome:
     """Sample and grade one item; raises :class:`ModelGone` when the sampled or a judge model vanished."""
     item = row["item"]
     usage: dict[str, dict[str, int]] = {}

@@ -17,10 +17,10 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from api.errors import InvalidRequest
+from api.services.files import find_file
 from api.schemas.evals import CompletionsDataSource, FileContentSource, JsonlDataSource
 from core.protocol import file_key
 from core.store import ObjectNotFound, Store
-from core.tables import File
 
 _UNSUPPORTED = {"responses": "data_source type 'responses' is not supported; use 'completions'.",
                 "stored_completions": "source type 'stored_completions' is not supported: this server keeps "
@@ -111,8 +111,7 @@ def load_items(session: Session, store: Store, project_id: str,
     source = ds.source
     if isinstance(source, FileContentSource):
         return [row.model_dump() for row in source.content]
-    file = session.get(File, source.id)
-    if file is None or file.project_id != project_id:
+    if find_file(session, project_id, source.id) is None:  # missing, deleted or another project's
         raise InvalidRequest(f"No such File object: {source.id}", param="data_source.source.id",
                              code="invalid_value")
     try:

@@ -34,7 +34,7 @@ from api.services.evals_finetune import launch_pending, record_scores
 from api.services.evals_grading import ItemOutcome, evaluate
 from api.services.evals_items import load_items, parse_data_source
 from api.services.evals_runs import usage_entry
-from api.services.evals_sampling import ModelGone, ServedJudge
+from api.services.evals_sampling import ModelGone, RunJudge
 from api.services.evals_status import check_run_transition, load_run, set_run_status
 from api.state import AppState, periodic
 from core import ids
@@ -184,7 +184,7 @@ async def execute(state: AppState, server: ModelServer, claim: Claim) -> None:
         return
     if plan is None:
         return
-    judge = ServedJudge(state, server, plan.project_id)
+    judge = RunJudge(state, server, plan.project_id)
     beat = asyncio.get_running_loop().create_task(_heartbeat(state, claim))
     try:
         for index, row in enumerate(plan.rows):

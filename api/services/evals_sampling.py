@@ -10,7 +10,7 @@ remaining item as an error.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from api.errors import NotFound
@@ -18,6 +18,7 @@ from api.inference.server import ModelServer
 from api.schemas.chat import ChatCompletionRequest
 from api.services import chat
 from api.state import AppState
+from api.services.graders import ProjectJudge
 from core.graders import JudgeReply, JudgeUnavailable
 
 DEFAULT_MAX_TOKENS = 256  # an eval samples short answers unless sampling_params says otherwise
@@ -64,21 +65,22 @@ async def complete(state: AppState, server: ModelServer, project_id: str, model:
                  usage={k: int(usage.get(k, 0)) for k in ("prompt_tokens", "completion_tokens", "total_tokens")})
 
 
-@dataclass
-class ServedJudge:
-    """``core.graders.Judge`` over the project's served models; remembers a vanished judge."""
+class RunJudge(ProjectJudge):
+    """The judges of a run (:class:`api.services.graders.ProjectJudge`), remembering a vanished one.
 
-    state: AppState
-    server: ModelServer
-    project_id: str
-    gone: ModelGone | None = field(default=None)
+    The grader turns a judge that cannot answer into an error flag on the item; a judge model
+    that no longer exists must instead fail the whole run, so it is kept in ``gone``.
+    """
+
+    def __init__(self, state: AppState, server: ModelServer, project: str) -> None:
+        super().__init__(state, server, project)
+        self.gone: ModelGone | None = None
 
     async def complete(self, model: str, messages: list[dict[str, Any]],
                        sampling_params: Mapping[str, Any]) -> JudgeReply:
         try:
-            reply = await complete(self.state, self.server, self.project_id, model, messages, sampling_params,
-                                   role="judge")
-        except ModelGone as exc:
-            self.gone = exc
-            raise JudgeUnavailable(exc.message) from exc
-        return JudgeReply(text=reply.text, usage=reply.usage)
+            return await super().complete(model, messages, sampling_params)
+        except JudgeUnavailable:
+            if self.external is None and not await self._served(model):
+                self.gone = ModelGone(model, "judge")
+            raise

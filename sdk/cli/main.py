@@ -6,6 +6,8 @@ Client commands (this package) talk to a server through the SDK::
     openft jobs create|list|get|events|checkpoints|cancel|pause|resume|follow|plot
     openft models list|get|delete|export
     openft chat -m MODEL
+    openft evals create|list|get|run|items
+    openft graders run|validate
     openft validate FILE --model M
 
 The server commands (:data:`SERVER_COMMANDS`: ``serve``, ``api``, ``scheduler``, ``worker``,
@@ -28,7 +30,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from sdk.cli import chat, files, jobs, models, validate
+from sdk.cli import chat, evals, files, graders, jobs, models, validate
 from sdk.cli._common import EXIT_USAGE, add_connection_options, connection_parent, run_client_command
 
 
@@ -62,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.register(sub, parent)
     models.register(sub, parent)
     chat.register(sub, parent)
+    evals.register(sub, parent)
+    graders.register(sub, parent)
     validate.register(sub, parent)
     return parser
 

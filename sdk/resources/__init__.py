@@ -1,9 +1,11 @@
 """SDK resources: official OpenAI resources subclassed with openft's extensions."""
 
+from sdk.resources.evals import AsyncEvals, Evals
 from sdk.resources.files import AsyncFiles, Files
 from sdk.resources.jobs import AsyncFineTuning, AsyncJobs, FineTuning, Jobs
 from sdk.resources.models import AsyncModels, Models
 
 __all__ = [
-    "AsyncFiles", "AsyncFineTuning", "AsyncJobs", "AsyncModels", "Files", "FineTuning", "Jobs", "Models",
+    "AsyncEvals", "AsyncFiles", "AsyncFineTuning", "AsyncJobs", "AsyncModels", "Evals", "Files", "FineTuning", "Jobs",
+    "Models",
 ]
