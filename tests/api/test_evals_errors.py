@@ -27,6 +27,7 @@ def _crit(**changes: Any) -> dict[str, Any]:
 
 SIM = {"type": "text_similarity", "name": "sim", "input": "{{sample.output_text}}", "reference": "x",
        "evaluation_metric": "fuzzy_match", "pass_threshold": 0.5}
+NAMELESS = {k: v for k, v in SIM.items() if k != "name"}  # known by its type
 LABEL = {"type": "label_model", "name": "judge", "model": "tiny-chat", "input": [{"role": "user", "content": "x"}],
          "labels": ["good", "bad"], "passing_labels": ["good"]}
 
@@ -49,7 +50,7 @@ BAD_EVALS: list[tuple[str, dict[str, Any], str]] = [
     ("criterion multi", _crit(type="multi"), "testing_criteria[0].type"),
     ("string_check bad operation", _crit(operation="contains"), "testing_criteria[0].operation"),
     ("string_check no reference", _crit(reference=None), "testing_criteria[0].reference"),
-    ("string_check no name", _crit(name=None), "testing_criteria[0].name"),
+    ("string_check input not a string", _crit(input=["x"]), "testing_criteria[0].input"),
     ("string_check with pass_threshold", _crit(pass_threshold=0.5), "testing_criteria[0].pass_threshold"),
     ("text_similarity no threshold", _eval(testing_criteria=[{**SIM, "pass_threshold": None}]),
      "testing_criteria[0].pass_threshold"),
@@ -63,8 +64,15 @@ BAD_EVALS: list[tuple[str, dict[str, Any], str]] = [
     ("score_model no input", _eval(testing_criteria=[{"type": "score_model", "name": "s", "model": "tiny-chat"}]),
      "testing_criteria[0].input"),
     ("duplicate names", _eval(testing_criteria=[CHECK, CHECK]), "testing_criteria[1].name"),
+    ("duplicate default names", _eval(testing_criteria=[NAMELESS, NAMELESS]),
+     "testing_criteria[1].name"),
     ("second criterion bad", _eval(testing_criteria=[CHECK, {**SIM, "evaluation_metric": 3}]),
      "testing_criteria[1].evaluation_metric"),
+    ("unknown judge model", _eval(testing_criteria=[CHECK, {**LABEL, "model": "gpt-9"}]),
+     "testing_criteria[1].model"),
+    ("another project's judge", _eval(testing_criteria=[{"type": "score_model", "name": "s", "input": [
+        {"role": "user", "content": "rate {{sample.output_text}}"}], "model": "ft:tiny-chat:proj-b::abcd1234"}]),
+     "testing_criteria[0].model"),
     ("metadata too many", _eval(metadata={str(i): "v" for i in range(17)}), "metadata"),
     ("metadata value too long", _eval(metadata={"k": "v" * 513}), "metadata"),
     ("unknown top-level field", _eval(colour="red"), "colour"),

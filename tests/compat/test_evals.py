@@ -56,8 +56,10 @@ def test_eval_crud_and_tenancy(client: openai.OpenAI, other_client: openai.OpenA
     assert [c.name for c in ev.testing_criteria] == ["exact", "close"]
     assert ev.testing_criteria[1].pass_threshold == 0.8  # type: ignore[union-attr]
 
+    nameless = {k: v for k, v in CRITERIA[0].items() if k != "name"}  # as OpenAI's examples write them
     second = client.evals.create(data_source_config={"type": "custom", "item_schema": ITEM_SCHEMA},
-                                 testing_criteria=CRITERIA[:1])  # type: ignore[arg-type]
+                                 testing_criteria=[nameless])  # type: ignore[list-item]
+    assert second.testing_criteria[0].name == "string_check"
     assert [e.id for e in client.evals.list()] == [ev.id, second.id]
     assert [e.id for e in client.evals.list(order="desc", limit=1).data] == [second.id]
     renamed = client.evals.update(ev.id, name="capitals v2", metadata={"team": "maps"})
