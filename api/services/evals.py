@@ -17,8 +17,8 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from api.errors import InvalidRequest, NotFound
-from api.pagination import Order, paginate
 from api.inference.server import ModelServer
+from api.pagination import Order, paginate
 from api.schemas.evals import EvalCreate, EvalUpdate
 from api.services import graders
 from api.services.graders import ProjectJudge
@@ -197,7 +197,7 @@ def delete_eval(session: Session, project_id: str, eval_id: str) -> None:
     """Delete the eval with its runs and their output items (a running run stops at its next item)."""
     row = get_eval(session, project_id, eval_id)
     run_ids = select(EvalRun.id).where(EvalRun.eval_id == eval_id)
-    session.exec(delete(EvalOutputItem).where(col(EvalOutputItem.run_id).in_(run_ids)))  # type: ignore[call-overload]
-    session.exec(delete(EvalRun).where(col(EvalRun.eval_id) == eval_id))  # type: ignore[call-overload]
-    session.exec(delete(EvalJobHook).where(col(EvalJobHook.eval_id) == eval_id))  # type: ignore[call-overload]
+    session.exec(delete(EvalOutputItem).where(col(EvalOutputItem.run_id).in_(run_ids)))
+    session.exec(delete(EvalRun).where(col(EvalRun.eval_id) == eval_id))
+    session.exec(delete(EvalJobHook).where(col(EvalJobHook.eval_id) == eval_id))
     session.delete(row)

@@ -81,13 +81,13 @@ def _launch(session: Session, state: AppState, hook: EvalJobHook, job: Job) -> N
     targets = [(c.fine_tuned_model_checkpoint, c.step_number) for c in checkpoints]
     if job.fine_tuned_model and all(m != job.fine_tuned_model for m, _ in targets):
         targets.append((job.fine_tuned_model, max((s for _, s in targets), default=0)))
-    launched = []
+    launched: list[dict[str, Any]] = []
     for model, step in targets:
         req = RunCreate(name=f"{job.id} step {step}", data_source={**hook.data_source, "model": model})
         run = create_run(session, state.settings, state.store, job.project_id, hook.eval_id, req,
                          job_id=job.id, model_step=step)
         launched.append({"run_id": run.id, "model": model, "step": step})
-    message = f"Eval {hook.eval_id} started on {len(launched)} models: " + ", ".join(r["run_id"] for r in launched)
+    message = f"Eval {hook.eval_id} started on {len(launched)} models: " + ", ".join(str(r["run_id"]) for r in launched)
     events.add_event(session, job.id, message, data={"eval_id": hook.eval_id, "runs": launched})
 
 

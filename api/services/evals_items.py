@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from api.errors import InvalidRequest
-from api.services.files import find_file
 from api.schemas.evals import CompletionsDataSource, FileContentSource, JsonlDataSource
+from api.services.files import find_file
 from core.protocol import file_key
 from core.store import ObjectNotFound, Store
 

@@ -85,7 +85,7 @@ def cancel_run(session: Session, project_id: str, eval_id: str, run_id: str) -> 
 def delete_run(session: Session, project_id: str, eval_id: str, run_id: str) -> None:
     """Delete the run and its output items (a running run stops at its next item)."""
     run = get_run(session, project_id, eval_id, run_id)
-    session.exec(delete(EvalOutputItem).where(col(EvalOutputItem.run_id) == run_id))  # type: ignore[call-overload]
+    session.exec(delete(EvalOutputItem).where(col(EvalOutputItem.run_id) == run_id))
     session.delete(run)
 
 

@@ -17,8 +17,8 @@ from api.errors import NotFound
 from api.inference.server import ModelServer
 from api.schemas.chat import ChatCompletionRequest
 from api.services import chat
-from api.state import AppState
 from api.services.graders import ProjectJudge
+from api.state import AppState
 from core.graders import JudgeReply, JudgeUnavailable
 
 DEFAULT_MAX_TOKENS = 256  # an eval samples short answers unless sampling_params says otherwise
@@ -50,7 +50,7 @@ async def complete(state: AppState, server: ModelServer, project_id: str, model:
     Other errors (a prompt over the context, a bad parameter) propagate as ``APIError``.
     """
     req = ChatCompletionRequest(
-        model=model, messages=messages,  # type: ignore[arg-type]
+        model=model, messages=messages,
         temperature=params.get("temperature"), top_p=params.get("top_p"), seed=params.get("seed"),
         max_completion_tokens=params.get("max_completion_tokens") or params.get("max_completions_tokens")
         or DEFAULT_MAX_TOKENS)

@@ -99,13 +99,14 @@ def _run(args: argparse.Namespace) -> int:
                 file = client.files.create(file=(Path(args.data).name, fh), purpose="evals")
             source = {"type": "file_id", "id": file.id}
         models = args.model or [None]
-        runs = [client.evals.runs.create(args.eval_id, data_source=_data_source(args, source, m),  # type: ignore[arg-type]
-                                         **({"name": args.name} if args.name else {}))
-                for m in models]
+        created = [client.evals.runs.create(args.eval_id, data_source=_data_source(args, source, m),  # type: ignore[arg-type]
+                                            **({"name": args.name} if args.name else {}))
+                   for m in models]
+        runs: list[Any] = created
         if not args.no_wait:
             progress = None if args.json else RunProgress()
             runs = [client.evals.runs.wait(r.id, eval_id=args.eval_id, poll_interval=args.poll_interval,
-                                           on_update=progress) for r in runs]
+                                           on_update=progress) for r in created]
     show(args.json, runs, table=RUN_COLUMNS)
     return EXIT_OK if all(r.status in ("completed", "queued", "in_progress") for r in runs) else EXIT_FAILED
 

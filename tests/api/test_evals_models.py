@@ -37,7 +37,7 @@ def _completions(model: str, content: list[dict[str, Any]]) -> dict[str, Any]:
             "sampling_params": {"temperature": 0, "max_completion_tokens": 16}}
 
 
-def _wait(client: openai.OpenAI, eval_id: str, run_id: str, timeout: float = 240) -> Any:
+def _wait(client: openai.OpenAI, eval_id: str, run_id: str, timeout: float = 600) -> Any:
     deadline = time.monotonic() + timeout
     while (run := client.evals.runs.retrieve(run_id, eval_id=eval_id)).status in ("queued", "in_progress"):
         assert time.monotonic() < deadline, run
@@ -55,16 +55,17 @@ def test_fine_tuned_model_scores_above_its_base_in_one_eval(
         client: openai.OpenAI, publish_model: Callable[..., str], trained: dict[str, Path]) -> None:
     ft = publish_model("proj-a", trained["sentiment"], suffix="sent")
     ev = _eval(client, [ANSWER])
-    content = _held_out(20)
+    content = _held_out(12)
     base_run = client.evals.runs.create(ev.id, name="base", data_source=_completions("tiny-chat", content))
     ft_run = client.evals.runs.create(ev.id, name="ft", data_source=_completions(ft, content))
     base, tuned = _wait(client, ev.id, base_run.id), _wait(client, ev.id, ft_run.id)
     assert (base.status, tuned.status) == ("completed", "completed")
-    assert tuned.result_counts.total == base.result_counts.total == 20
-    assert tuned.result_counts.passed >= 16 and base.result_counts.passed <= 2, (tuned.result_counts, base.result_counts)
+    assert tuned.result_counts.total == base.result_counts.total == 12
+    assert tuned.result_counts.passed >= 10, tuned.result_counts
+    assert base.result_counts.passed <= 1, base.result_counts
     assert tuned.model == ft and base.model == "tiny-chat"
     usage = {u.run_model_name: u for u in tuned.per_model_usage}
-    assert usage[ft].invocation_count == 20 and usage[ft].completion_tokens > 0
+    assert usage[ft].invocation_count == 12 and usage[ft].completion_tokens > 0
     item = client.evals.runs.output_items.list(tuned.id, eval_id=ev.id, limit=1).data[0]
     assert item.sample.model == ft and item.sample.input[-1].role == "user"
     assert item.sample.output[0].content == content[0]["item"]["expected"]
@@ -77,7 +78,7 @@ def test_sampled_model_deleted_mid_run_fails_the_run(
     ev = _eval(client, [ANSWER])
     content = _held_out(40) * 5
     run = client.evals.runs.create(ev.id, data_source=_completions(ft, content))
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while client.evals.runs.retrieve(run.id, eval_id=ev.id).result_counts.total < 1:
         assert time.monotonic() < deadline
         time.sleep(0.05)
@@ -92,12 +93,13 @@ def test_judge_deleted_mid_run_fails_the_run(
         client: openai.OpenAI, publish_model: Callable[..., str], trained: dict[str, Path]) -> None:
     judge = publish_model("proj-a", trained["sentiment"], suffix="judge")
     label = {"type": "label_model", "name": "judge", "model": judge, "labels": ["positive", "negative"],
-             "passing_labels": ["positive"], "input": [{"role": "user", "content": "{{item.expected}}"}]}
+             "passing_labels": ["positive"], "input": [{"role": "user", "content": "{{item.expected}}"}],
+             "sampling_params": {"max_completions_tokens": 4}}
     ev = _eval(client, [label])
     rows = [{"item": {"messages": [], "expected": f"review {i}"}} for i in range(200)]
     run = client.evals.runs.create(ev.id, data_source={"type": "jsonl", "source": {"type": "file_content",
                                                                                     "content": rows}})
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while client.evals.runs.retrieve(run.id, eval_id=ev.id).result_counts.total < 1:
         assert time.monotonic() < deadline
         time.sleep(0.05)
@@ -135,7 +137,7 @@ def test_job_eval_id_scores_every_kept_checkpoint_and_the_final_model(
         for step, model in ((10, early), (20, final)):
             session.add(Checkpoint(id=ids.checkpoint_id(), job_id=job.id, project_id="proj-a", step_number=step,
                                    fine_tuned_model_checkpoint=model, metrics={"step": float(step)}))
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 600
     while True:
         checkpoints = {c.step_number: c for c in client.fine_tuning.jobs.checkpoints.list(job.id)}
         if all(hasattr(c.metrics, "eval_pass_rate") for c in checkpoints.values()):

@@ -48,8 +48,9 @@ def _abandoned_run(engine: Engine, settings: Settings, store: Store, *, attempts
                                        datasource_item=ROWS[i]["item"], status="pass" if ok else "fail",
                                        results=[{"name": "exact", "type": "string_check", "score": float(ok),
                                                  "passed": ok, "sample": None}]))
-            run.result_counts = {**run.result_counts, "total": i + 1,
-                                 "passed": run.result_counts["passed"] + ok, "failed": run.result_counts["failed"] + (not ok)}
+            counts = run.result_counts
+            run.result_counts = {**counts, "total": i + 1, "passed": counts["passed"] + ok,
+                                 "failed": counts["failed"] + (not ok)}
             run.per_testing_criteria_results = [{"testing_criteria": "exact", "passed": run.result_counts["passed"],
                                                  "failed": run.result_counts["failed"]}]
         return ev.id, run.id
