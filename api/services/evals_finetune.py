@@ -14,6 +14,7 @@ import logging
 import re
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from api.errors import APIError, InvalidRequest, NotFound
@@ -25,6 +26,7 @@ from api.state import AppState
 from core.db import session_scope
 from core.tables import Checkpoint, EvalJobHook, EvalRun, Job
 from scheduler import events
+from scheduler.transitions import TERMINAL
 
 log = logging.getLogger("openft.api.eval_runs")
 
@@ -92,28 +94,34 @@ def _launch(session: Session, state: AppState, hook: EvalJobHook, job: Job) -> N
 
 
 def launch_pending(state: AppState) -> None:
-    """Start the eval runs of hooks whose job succeeded; drop those whose job failed or was cancelled."""
+    """Start the eval runs of hooks whose job succeeded; drop those whose job failed or was cancelled.
+
+    A hook is taken with a conditional update in the same transaction that creates its runs, so
+    two API processes never launch one twice; a launch that cannot start (the eval's file went
+    away, say) rolls back and is dropped with a ``warn`` event on the job.
+    """
     with session_scope(state.engine) as session:
-        hooks = session.exec(select(EvalJobHook).where(EvalJobHook.status == "pending")).all()
-        jobs = {h.job_id: session.get(Job, h.job_id) for h in hooks}
-    for hook in hooks:
-        job = jobs[hook.job_id]
-        if job is None or job.status not in ("succeeded", "failed", "cancelled"):
+        pending = session.exec(select(EvalJobHook.job_id, Job.status).join(Job, col(Job.id) == EvalJobHook.job_id)
+                               .where(EvalJobHook.status == "pending")).all()
+    for job_id, status in pending:
+        if status not in TERMINAL:
             continue
-        with session_scope(state.engine) as session:
-            row = session.get(EvalJobHook, hook.job_id)
-            if row is None or row.status != "pending":
-                continue
-            row.status = "dropped"
-            if job.status != "succeeded":
-                continue
-            try:
-                with session.begin_nested():
-                    _launch(session, state, row, job)
-                row.status = "launched"
-            except APIError as exc:  # the eval's file went away, say: tell the user on the job
-                events.add_event(session, job.id, f"Eval {row.eval_id} could not start: {exc.message}",
-                                 level="warn")
+        outcome = "launched" if status == "succeeded" else "dropped"
+        try:
+            with session_scope(state.engine) as session:
+                taken = session.connection().execute(
+                    update(EvalJobHook).where(col(EvalJobHook.job_id) == job_id, col(EvalJobHook.status) == "pending")
+                    .values(status=outcome))
+                hook, job = session.get(EvalJobHook, job_id), session.get(Job, job_id)
+                if taken.rowcount == 1 and outcome == "launched" and hook is not None and job is not None:
+                    _launch(session, state, hook, job)
+        except APIError as exc:
+            with session_scope(state.engine) as session:
+                hook = session.get(EvalJobHook, job_id)
+                if hook is not None and hook.status == "pending":
+                    hook.status = "dropped"
+                    events.add_event(session, job_id, f"Eval {hook.eval_id} could not start: {exc.message}",
+                                     level="warn")
 
 
 def _slug(name: str) -> str:

@@ -45,6 +45,13 @@ def _wait(client: openai.OpenAI, eval_id: str, run_id: str, timeout: float = 600
     return run
 
 
+def _wait_first_item(client: openai.OpenAI, eval_id: str, run_id: str) -> None:
+    deadline = time.monotonic() + 300
+    while client.evals.runs.retrieve(run_id, eval_id=eval_id).result_counts.total < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def _eval(client: openai.OpenAI, criteria: list[dict[str, Any]]) -> Any:
     return client.evals.create(name="sentiment", data_source_config={"type": "custom", "item_schema": SCHEMA},
                                testing_criteria=criteria)  # type: ignore[arg-type]
@@ -78,10 +85,7 @@ def test_sampled_model_deleted_mid_run_fails_the_run(
     ev = _eval(client, [ANSWER])
     content = _held_out(40) * 5
     run = client.evals.runs.create(ev.id, data_source=_completions(ft, content))
-    deadline = time.monotonic() + 300
-    while client.evals.runs.retrieve(run.id, eval_id=ev.id).result_counts.total < 1:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    _wait_first_item(client, ev.id, run.id)
     client.models.delete(ft)
     run = _wait(client, ev.id, run.id)
     assert run.status == "failed" and run.error.code == "model_not_found"
@@ -99,10 +103,7 @@ def test_judge_deleted_mid_run_fails_the_run(
     rows = [{"item": {"messages": [], "expected": f"review {i}"}} for i in range(200)]
     run = client.evals.runs.create(ev.id, data_source={"type": "jsonl", "source": {"type": "file_content",
                                                                                     "content": rows}})
-    deadline = time.monotonic() + 300
-    while client.evals.runs.retrieve(run.id, eval_id=ev.id).result_counts.total < 1:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    _wait_first_item(client, ev.id, run.id)
     client.models.delete(judge)
     run = _wait(client, ev.id, run.id)
     assert run.status == "failed" and run.error.code == "model_not_found"
