@@ -20,7 +20,19 @@ from api.body import BodyTracker
 from api.errors import install_error_handlers
 from api.metrics import install_metrics
 from api.request_id import RequestIdMiddleware
-from api.routers import chat, completions, evals, files, fine_tuning, graders, health, models, uploads
+from api.routers import (
+    admin_keys,
+    admin_projects,
+    chat,
+    completions,
+    evals,
+    files,
+    fine_tuning,
+    graders,
+    health,
+    models,
+    uploads,
+)
 from api.services.evals_runner import eval_runs_lifespan
 from api.services.housekeeping import housekeeping_lifespan
 from api.services.merges import merges_lifespan
@@ -41,6 +53,8 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (graders.router, "/v1"),
     (completions.router, "/v1"),
     (evals.router, "/v1"),
+    (admin_projects.router, "/v1"),
+    (admin_keys.router, "/v1"),
 ]
 
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]

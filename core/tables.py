@@ -48,6 +48,7 @@ class ApiKey(SQLModel, table=True):
     redacted_value: str | None = Field(default=None, max_length=64)
     service_account_id: str | None = Field(default=None, index=True, max_length=64)
     last_used_at: int | None = None
+    expires_at: int | None = None
 
 
 class File(SQLModel, table=True):

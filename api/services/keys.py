@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from core import ids
 from core.db import SchemaOutOfDate, make_engine, require_current_schema, session_scope, upgrade
 from core.settings import Settings
-from core.tables import ApiKey, Project
+from core.tables import ApiKey, Project, now
 
 DEFAULT_PROJECT = "default"
 KEY_FILE = "api_key"
@@ -65,6 +65,7 @@ def add_key(
     *,
     name: str | None = None,
     service_account_id: str | None = None,
+    expires_at: int | None = None,
 ) -> ApiKey:
     """Register a given plain ``key`` for ``project_id`` (idempotent for the same key)."""
     ensure_project(session, project_id)
@@ -73,7 +74,7 @@ def add_key(
     if row is None:
         row = ApiKey(
             key_hash=digest, id=ids.new_id("key_"), project_id=project_id, admin=admin, name=name,
-            redacted_value=redact(key), service_account_id=service_account_id,
+            redacted_value=redact(key), service_account_id=service_account_id, expires_at=expires_at,
         )
         session.add(row)
         session.flush()
@@ -147,6 +148,8 @@ def resolve_key(session: Session, key: str) -> Caller | None:
     holds at once on every API process."""
     row = session.get(ApiKey, ids.hash_key(key))
     if row is None:
+        return None
+    if row.expires_at is not None and row.expires_at <= now():
         return None
     project = session.get(Project, row.project_id)
     if project is None or project.archived_at is not None:

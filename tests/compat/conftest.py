@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import openai
 import pytest
 from factories import chat_jsonl
+from live_server import LiveServer
+from sqlalchemy.engine import Engine
+
+from api.services.keys import create_key
 
 
 @pytest.fixture
@@ -14,3 +20,25 @@ def train_path(tmp_path: Path) -> Path:
     path = tmp_path / "train.jsonl"
     path.write_bytes(chat_jsonl(10))
     return path
+
+
+@pytest.fixture
+def org_admin_key(engine: Engine) -> str:
+    """An admin API key of project ``default`` (as ``OPENFT_API_KEY`` makes it)."""
+    return create_key(engine, "default", admin=True)
+
+
+@pytest.fixture
+def admin(server: LiveServer, org_admin_key: str) -> Iterator[openai.OpenAI]:
+    """The official client (strict) with ``admin_api_key=`` set to an organization admin key."""
+    with openai.OpenAI(base_url=server.base_url, api_key="unused", admin_api_key=org_admin_key,
+                       _strict_response_validation=True) as c:
+        yield c
+
+
+@pytest.fixture
+async def async_admin(server: LiveServer, org_admin_key: str) -> AsyncIterator[openai.AsyncOpenAI]:
+    """``openai.AsyncOpenAI`` (strict) with an organization admin key."""
+    async with openai.AsyncOpenAI(base_url=server.base_url, api_key="unused", admin_api_key=org_admin_key,
+                                  _strict_response_validation=True) as c:
+        yield c
