@@ -98,7 +98,7 @@ def folder_name(model_id: str) -> str:
 
 
 # --- adapter ----------------------------------------------------------------------------------
-def _adapter_keys(store: Store, artifact_key: str) -> tuple[str, list[str]]:
+def adapter_keys(store: Store, artifact_key: str) -> tuple[str, list[str]]:
     """The folder holding ``adapter_config.json`` under ``artifact_key`` and the keys to export."""
     root = artifact_key.rstrip("/")
     keys = [k for k in store.list(root + "/") if not k.endswith(MANIFEST)]
@@ -115,7 +115,7 @@ def _adapter_keys(store: Store, artifact_key: str) -> tuple[str, list[str]]:
 def adapter_archive(store: Store, found: Resolved) -> TarStream:
     """The tar of ``found``'s adapter files (see module docstring)."""
     assert found.row is not None
-    folder, keys = _adapter_keys(store, found.row.artifact_key)
+    folder, keys = adapter_keys(store, found.row.artifact_key)
     top = folder_name(found.id)
     root = found.row.artifact_key.rstrip("/")
     members: list[Member] = []

@@ -34,6 +34,7 @@ from sqlmodel import Session, col, select
 
 from api.errors import InvalidRequest, NotFound
 from api.schemas.models import DENSITY_METHODS, MergeCreate, MergeObject
+from api.services.export import adapter_keys
 from api.services.models import Resolved, resolve
 from api.state import AppState, periodic
 from core import ids
@@ -64,10 +65,8 @@ def merge_object(row: Merge) -> MergeObject:
 
 
 def _adapter_config(store: Store, found: Resolved) -> dict[str, Any]:
-    from api.services.export import _adapter_keys
-
     assert found.row is not None
-    folder, _ = _adapter_keys(store, found.row.artifact_key)
+    folder, _ = adapter_keys(store, found.row.artifact_key)
     return dict(json.loads(store.read_bytes(f"{folder}/adapter_config.json")))
 
 

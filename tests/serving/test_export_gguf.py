@@ -20,7 +20,7 @@ from core import tiny_chat
 
 SQLITE = pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)
 
-HELD_OUT = [ex["messages"] for ex, _ in tasks.sentiment()[1][:16]] + [
+HELD_OUT = [ex["messages"] for ex, _ in tasks.sentiment()[1][:12]] + [
     ex["messages"] for ex, _ in tasks.next_day()[1]]
 CONVERSATIONS = [
     [{"role": "user", "content": "next day: monday"}],
@@ -89,7 +89,7 @@ def test_gguf_reloads_with_transformers_and_answers_as_served(
 
     model_id = publish_model("proj-a", trained["sentiment"], suffix="mood")
     answers = served(client, model_id)
-    assert sum(a == e for a, (_, e) in zip(answers, tasks.sentiment()[1][:16], strict=False)) >= 12
+    assert sum(a == e for a, (_, e) in zip(answers, tasks.sentiment()[1][:12], strict=False)) >= 9
 
     f16 = fetch_gguf(http, model_id, "f16", tmp_path / "f16")
     assert gguf_greedy(f16.parent, f16.name) == answers
