@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     """Run one server command (``argv`` starts with its name); return the exit status."""
+    from core.model_loading import apply_cpu_thread_env
+
+    apply_cpu_thread_env()  # before torch is imported (serving, the worker and its children)
     args = build_parser().parse_args(list(argv))
     try:
         return int(args.func(args) or 0)

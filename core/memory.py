@@ -3,7 +3,7 @@
 The scheduler places a job on a device that can hold :func:`estimate_for_job`; the engine
 (``gpu_worker.recompute``) picks how many decoder layers keep their activations with
 :func:`layers_that_fit`, from the same per-token activation terms; both take their default
-micro-batch from :data:`DEFAULT_MICRO_BATCH`.
+micro-batch from :data:`core.micro_batch.DEFAULT_MICRO_BATCH`.
 
 The estimate adds four terms (all in bytes)::
 
@@ -39,6 +39,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
+from core.micro_batch import micro_batch_cap
 from core.protocol import Hyperparameters
 
 Quantization = Literal["4bit", "16bit", "32bit"]
@@ -57,7 +58,6 @@ FRAGMENTATION: Final = 0.15
 FIXED_OVERHEAD: Final = 768 * MiB
 
 DEFAULT_LORA_RANK: Final = 16
-DEFAULT_MICRO_BATCH: Final[Mapping[str, int]] = {"cuda": 4, "cpu": 16}  # the engine's default micro-batch
 
 
 @dataclass(frozen=True)
@@ -249,8 +249,7 @@ def micro_batch_size(hp: Hyperparameters, extensions: Mapping[str, Any] | None =
     """The largest micro-batch the engine may run: ``openft.micro_batch_size`` or its default
     (4 on CUDA, 16 on the CPU), never above ``batch_size``. The engine takes the largest divisor
     of the batch size under this cap, so this bounds it from above."""
-    wanted = (extensions or {}).get("micro_batch_size") or DEFAULT_MICRO_BATCH[kind]
-    return max(1, min(int(wanted), hp.batch_size))
+    return micro_batch_cap(hp.batch_size, kind, (extensions or {}).get("micro_batch_size"))
 
 
 def quantization_for(kind: DeviceKind, requested: str | None) -> Quantization:

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from core.model_loading import apply_cpu_thread_env
 from core.protocol import Device, Report
 from core.settings import Settings
 
@@ -68,14 +69,16 @@ def settings_env(settings: Settings) -> dict[str, str]:
 def child_env(
     settings: Settings, device: Device, visible_devices: str, base: dict[str, str] | None = None
 ) -> dict[str, str]:
-    """The child's environment: the worker's, with OPENFT_* replaced by ``settings`` and the
-    device pinned (``OPENFT_DEVICE`` and ``CUDA_VISIBLE_DEVICES``)."""
+    """The child's environment: the worker's, with OPENFT_* replaced by ``settings``, the
+    device pinned (``OPENFT_DEVICE`` and ``CUDA_VISIBLE_DEVICES``) and CPU threads that sleep
+    while they wait (:data:`core.model_loading.CPU_THREAD_ENV`)."""
     source = dict(os.environ if base is None else base)
     env = {k: v for k, v in source.items() if not k.startswith("OPENFT_")}
     env.update(settings_env(settings))
     env["OPENFT_DEVICE"] = device.kind
     env["CUDA_VISIBLE_DEVICES"] = visible_devices
     env["PYTHONUNBUFFERED"] = "1"
+    apply_cpu_thread_env(env)
     return env
 
 

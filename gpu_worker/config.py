@@ -32,7 +32,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from core.memory import DEFAULT_MICRO_BATCH
+from core.micro_batch import micro_batch_size
+from core.model_loading import compute_dtype
 from core.protocol import Extensions, JobSpec
 from core.settings import Settings
 
@@ -89,10 +90,6 @@ def parse_extensions(spec: JobSpec) -> Extensions:
         raise ConfigError(f"invalid openft extension fields: {exc}") from exc
 
 
-def largest_divisor_at_most(n: int, cap: int) -> int:
-    return max(d for d in range(1, min(n, cap) + 1) if n % d == 0)
-
-
 def resolve_plan(spec: JobSpec, device: str, settings: Settings, n_examples: int,
                  has_validation: bool = False) -> TrainPlan:
     """The plan for ``spec`` on ``device`` (``cuda``/``cpu``) with ``n_examples`` usable examples."""
@@ -106,7 +103,7 @@ def resolve_plan(spec: JobSpec, device: str, settings: Settings, n_examples: int
     if adapter_dtype == "auto":
         adapter_dtype = "bfloat16" if cuda and quant == "4bit" else "float32"
     batch = max(1, min(hp.batch_size, n_examples))
-    micro = largest_divisor_at_most(batch, ext.micro_batch_size or DEFAULT_MICRO_BATCH["cuda" if cuda else "cpu"])
+    micro = micro_batch_size(batch, device, ext.micro_batch_size)
     steps_per_epoch = math.ceil(n_examples / batch)
     total = steps_per_epoch * hp.n_epochs
     every = ext.checkpoint_every_steps
@@ -117,7 +114,7 @@ def resolve_plan(spec: JobSpec, device: str, settings: Settings, n_examples: int
         eval_every = max(1, math.ceil(total / 10)) if has_validation else 0
     return TrainPlan(
         method=spec.method, device=device, quantization=quant,
-        dtype="bfloat16" if cuda else "float32", adapter_dtype=adapter_dtype,
+        dtype=compute_dtype(device), adapter_dtype=adapter_dtype,
         lora_rank=ext.lora_rank, lora_alpha=ext.lora_alpha, lora_dropout=ext.lora_dropout,
         batch_size=batch, micro_batch_size=micro, grad_accum=batch // micro, n_epochs=hp.n_epochs,
         learning_rate=hp.learning_rate, beta=hp.beta if hp.beta is not None else 0.1,
@@ -130,19 +127,6 @@ def resolve_plan(spec: JobSpec, device: str, settings: Settings, n_examples: int
 
 
 # --- library configs --------------------------------------------------------------------------
-def bnb_config(plan: TrainPlan) -> Any:
-    """NF4 + double quantization, compute in the plan's dtype; None without 4-bit."""
-    if plan.quantization != "4bit":
-        return None
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    return BitsAndBytesConfig(
-        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=getattr(torch, plan.dtype), bnb_4bit_quant_storage=torch.uint8,
-    )
-
-
 def lora_config(plan: TrainPlan) -> Any:
     from peft import LoraConfig
 

@@ -20,13 +20,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from core.end_of_turn import end_of_turn_markers
 from core.jsonl import JsonlError, iter_objects
 from core.messages import content_text, template_messages, template_tools
 from core.protocol import file_key
 from core.store import Store
 
 IGNORE = -100
-END_OF_TURN_MARKERS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>")
 
 
 class DataError(ValueError):
@@ -92,17 +92,10 @@ def assistant_char_spans(tokenizer: Any, messages: list[dict[str, Any]], trained
     return full, spans
 
 
-def _end_of_turn_markers(tokenizer: Any) -> list[str]:
-    markers = [m for m in END_OF_TURN_MARKERS if m in tokenizer.get_vocab()]
-    if tokenizer.eos_token and tokenizer.eos_token not in markers:
-        markers.insert(0, tokenizer.eos_token)
-    return markers
-
-
 def _cut_after_end_of_turn(text: str, start: int, end: int, tokenizer: Any) -> int:
     """End the span right after its end-of-turn token (not the newline a template adds after it)."""
     best = -1
-    for marker in _end_of_turn_markers(tokenizer):
+    for marker in end_of_turn_markers(tokenizer):
         pos = text.rfind(marker, start, end)
         if pos >= 0:
             best = max(best, pos + len(marker))
@@ -110,12 +103,12 @@ def _cut_after_end_of_turn(text: str, start: int, end: int, tokenizer: Any) -> i
 
 
 def _extend_to_end_of_turn(text: str, end: int, tokenizer: Any) -> int:
-    found = [text.find(m, end) for m in _end_of_turn_markers(tokenizer)]
+    found = [text.find(m, end) for m in end_of_turn_markers(tokenizer)]
     found = [f for f in found if f >= 0]
     if not found:
         return end
     first = min(found)
-    marker = next(m for m in _end_of_turn_markers(tokenizer) if text.find(m, end) == first)
+    marker = next(m for m in end_of_turn_markers(tokenizer) if text.find(m, end) == first)
     return first + len(marker)
 
 

@@ -9,16 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpu_worker.data import END_OF_TURN_MARKERS
-
-
-def stop_token_ids(tokenizer: Any) -> list[int]:
-    """Token ids that end an assistant turn (eos plus the template's end-of-turn markers)."""
-    vocab = tokenizer.get_vocab()
-    ids = {vocab[m] for m in END_OF_TURN_MARKERS if m in vocab}
-    if tokenizer.eos_token_id is not None:
-        ids.add(tokenizer.eos_token_id)
-    return sorted(ids)
+from core.end_of_turn import end_of_turn_ids
 
 
 def greedy(model: Any, tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
@@ -33,7 +24,7 @@ def greedy(model: Any, tokenizer: Any, messages: list[dict[str, Any]], tools: li
     model.eval()
     try:
         [choice] = generate(model, list(prompt_ids), SamplingParams(temperature=0.0), max_new_tokens=max_new_tokens,
-                            end_ids=stop_token_ids(tokenizer), pad_id=tokenizer.pad_token_id,
+                            end_ids=sorted(end_of_turn_ids(tokenizer)), pad_id=tokenizer.pad_token_id,
                             decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=True))
     finally:
         model.train(was_training)

@@ -10,18 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gpu_worker.config import TrainPlan, bnb_config, lora_config
-
-
-def resolve_device(setting: str) -> str:
-    """``cuda`` or ``cpu`` for ``Settings.device`` (``auto`` takes CUDA when there is one)."""
-    import torch
-
-    if setting == "cpu":
-        return "cpu"
-    if setting == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("OPENFT_DEVICE=cuda but no CUDA device is visible")
-    return "cuda" if torch.cuda.is_available() else "cpu"
+from core.model_loading import load_base_model
+from gpu_worker.config import TrainPlan, lora_config
 
 
 def attention_implementation(plan: TrainPlan) -> str:
@@ -36,23 +26,12 @@ def attention_implementation(plan: TrainPlan) -> str:
 
 def load_base(model_dir: Path, plan: TrainPlan) -> Any:
     """The frozen base model on the plan's device, quantized when the plan says 4-bit."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    quant = bnb_config(plan)
-    kwargs: dict[str, Any] = {}
-    if quant is not None:
-        kwargs["quantization_config"] = quant
-    if plan.device == "cuda":
-        kwargs["device_map"] = {"": torch.cuda.current_device()}
-    model = AutoModelForCausalLM.from_pretrained(
-        str(model_dir), dtype=getattr(torch, plan.dtype), use_safetensors=True, trust_remote_code=False,
-        attn_implementation=attention_implementation(plan), **kwargs,
-    )
+    model = load_base_model(model_dir, plan.device, plan.quantization, dtype=plan.dtype,
+                            attn_implementation=attention_implementation(plan))
     model.config.use_cache = False
     for param in model.parameters():
         param.requires_grad_(False)
-    if quant is not None and plan.device == "cpu":
+    if plan.quantization == "4bit" and plan.device == "cpu":
         _disable_cpu_inference_repack(model)
     return model
 

@@ -87,7 +87,7 @@ def _train_once(job: Job) -> Trained:
 
 def run(spec: JobSpec, settings: Settings, reporter: Reporter) -> int:
     """Run one attempt to its end; returns the exit status."""
-    from gpu_worker.modeling import resolve_device
+    from core.model_loading import pick_device
     from gpu_worker.publish import publish
 
     store = store_from_settings(settings)
@@ -95,7 +95,7 @@ def run(spec: JobSpec, settings: Settings, reporter: Reporter) -> int:
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     try:
-        device = resolve_device(settings.device)
+        device = pick_device(settings.device)
         job = prepare(spec, settings, store, reporter, device, work_dir)
         signal.signal(signal.SIGUSR1, job.pause.request)
         if _pause_pending:

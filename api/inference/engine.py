@@ -24,7 +24,6 @@ from api.inference.loading import (
     adapter_cache_dir,
     fetch_adapter,
     lineage_quantization,
-    pick_device,
     read_lineage,
     serving_quantization,
     tokenizer_dir,
@@ -32,6 +31,7 @@ from api.inference.loading import (
 from api.inference.params import Completion, Target
 from api.inference.prompting import ChatTokenizer
 from core.generation import Delta, SamplingParams
+from core.model_loading import pick_device
 from core.protocol import BaseModelSpec
 from core.settings import Settings
 from core.store import Store
@@ -78,7 +78,7 @@ class InferenceEngine:
     @property
     def device(self) -> str:
         if self._device is None:
-            self._device = pick_device(self.settings)
+            self._device = pick_device(self.settings.device)
         return self._device
 
     # --- preparing a request (any thread) ----------------------------------------------------

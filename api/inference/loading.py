@@ -20,20 +20,8 @@ from typing import Any
 from core.settings import Settings
 from core.store import MANIFEST, ObjectNotFound, Store
 
-# Tokens that end an assistant turn in common chat templates, besides the tokenizer's EOS.
-END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>")
-
 _download_locks: dict[str, threading.Lock] = {}
 _download_guard = threading.Lock()
-
-
-def pick_device(settings: Settings) -> str:
-    """``cuda`` or ``cpu`` as ``settings.device`` asks (``auto``: CUDA when there is one)."""
-    if settings.device != "auto":
-        return settings.device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def serving_quantization(requested: str | None, device: str) -> str:
@@ -42,42 +30,15 @@ def serving_quantization(requested: str | None, device: str) -> str:
 
 
 def load_base_model(model_dir: Path, device: str, quantization: str) -> Any:
-    """The base model in eval mode on ``device`` (4-bit NF4 when ``quantization == "4bit"``)."""
-    import torch
-    from transformers import AutoModelForCausalLM
+    """The base model in eval mode on ``device`` (see :func:`core.model_loading.load_base_model`)."""
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # a progress bar per load is noise in a server's log
-    kwargs: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": False}
-    if device == "cuda":
-        kwargs["dtype"] = torch.bfloat16
-        kwargs["device_map"] = {"": 0}
-        if quantization == "4bit":
-            from transformers import BitsAndBytesConfig
+    from core import model_loading
 
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=torch.bfloat16,
-            )
-    else:
-        kwargs["dtype"] = torch.float32
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), **kwargs)
+    hf_logging.disable_progress_bar()  # a progress bar per load is noise in a server's log
+    model = model_loading.load_base_model(model_dir, device, quantization)
     model.eval()
     return model
-
-
-def end_of_turn_ids(tokenizer: Any, model_dir: Path | None = None) -> frozenset[int]:
-    """Token ids that end the assistant's turn: EOS, the generation config's EOS ids, and the
-    known end-of-turn specials present in the vocabulary."""
-    ids: set[int] = set()
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    vocab = tokenizer.get_vocab()
-    ids.update(vocab[t] for t in END_OF_TURN_TOKENS if t in vocab)
-    if model_dir is not None and (model_dir / "generation_config.json").is_file():
-        eos = json.loads((model_dir / "generation_config.json").read_text()).get("eos_token_id")
-        ids.update(eos if isinstance(eos, list) else [eos] if isinstance(eos, int) else [])
-    return frozenset(ids)
 
 
 def adapter_name(artifact_key: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from api.errors import InvalidRequest
-from api.inference.loading import end_of_turn_ids
+from core.end_of_turn import end_of_turn_ids
 
 
 class ChatTokenizer:

@@ -154,13 +154,12 @@ def _portable_config(raw: bytes, found: Resolved) -> bytes:
 # --- merged -----------------------------------------------------------------------------------
 def merge_to(settings: Settings, store: Store, found: Resolved, out: Path) -> None:
     """Write ``found`` merged into its base, as a plain transformers model directory, to ``out``."""
-    import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
 
     from api.inference.loading import fetch_adapter, lineage_quantization, read_lineage, tokenizer_dir
     from core.catalog import open_tokenizer
     from core.model_cache import ensure_model_dir
+    from core.model_loading import load_base_model, pick_device
 
     assert found.row is not None
     adapter_dir = fetch_adapter(store, settings, found.row.artifact_key)
@@ -168,17 +167,10 @@ def merge_to(settings: Settings, store: Store, found: Resolved, out: Path) -> No
     lineage = read_lineage(adapter_dir)
     with _merge_lock:
         if lineage_quantization(lineage) == "4bit":
-            from transformers import BitsAndBytesConfig
-
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-            model = AutoModelForCausalLM.from_pretrained(
-                str(base_dir), use_safetensors=True, device_map={"": device}, dtype=torch.bfloat16,
-                quantization_config=BitsAndBytesConfig(
-                    load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                    bnb_4bit_compute_dtype=torch.bfloat16))
-            model = model.dequantize().to("cpu")
+            # merged into the weights the adapter was trained against: the dequantized NF4 base
+            model = load_base_model(base_dir, pick_device(), "4bit", dtype="bfloat16").dequantize().to("cpu")
         else:
-            model = AutoModelForCausalLM.from_pretrained(str(base_dir), use_safetensors=True, dtype="auto")
+            model = load_base_model(base_dir, "cpu", dtype="auto")
         merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
         merged.save_pretrained(str(out), safe_serialization=True)
         del model, merged

@@ -138,13 +138,13 @@ def pick_pre_tokenizer(tokenizer: Any, tokens: list[str], types: list[int], merg
 
 def end_of_turn_token(tokenizer: Any) -> str:
     """The token that closes an assistant turn in the chat template (else the EOS token)."""
-    from api.inference.loading import END_OF_TURN_TOKENS
+    from core.end_of_turn import END_OF_TURN_MARKERS
 
     if tokenizer.chat_template:
         text = tokenizer.apply_chat_template([{"role": "user", "content": "u"},
                                               {"role": "assistant", "content": "ANSWER"}], tokenize=False)
         after = text.split("ANSWER", 1)[-1]
-        for token in sorted(END_OF_TURN_TOKENS, key=after.find):
+        for token in sorted(END_OF_TURN_MARKERS, key=after.find):
             if token in after and token in tokenizer.get_vocab():
                 return token
     return str(tokenizer.eos_token)

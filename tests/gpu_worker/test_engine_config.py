@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.catalog import get_catalog
+from core.model_loading import nf4_config
 from core.protocol import Hyperparameters, JobSpec
 from core.settings import Settings
 from gpu_worker import config
@@ -59,7 +60,8 @@ def test_library_configs(tmp_path: Path) -> None:
 
     settings = Settings(data_dir=tmp_path)
     gpu = config.resolve_plan(_spec(tmp_path), "cuda", settings, 100)
-    bnb = config.bnb_config(gpu)
+    assert gpu.quantization == "4bit" and gpu.dtype == "bfloat16"
+    bnb = nf4_config(gpu.dtype)
     assert bnb.load_in_4bit and bnb.bnb_4bit_quant_type == "nf4" and bnb.bnb_4bit_use_double_quant
     assert bnb.bnb_4bit_compute_dtype == torch.bfloat16
     lora = config.lora_config(gpu)
@@ -68,7 +70,7 @@ def test_library_configs(tmp_path: Path) -> None:
     assert kw["bf16"] and not kw["gradient_checkpointing"] and kw["optim"] == "adamw_torch_fused"
     assert gpu.gradient_checkpointing and gpu.recompute == "auto"  # layers picked by setup_recompute
     cpu = config.resolve_plan(_spec(tmp_path), "cpu", settings, 100)
-    assert config.bnb_config(cpu) is None
+    assert cpu.quantization == "none" and cpu.dtype == "float32"
     cpu_sft = config.sft_config(cpu, tmp_path)
     assert not cpu_sft.bf16 and not cpu_sft.gradient_checkpointing and not cpu_sft.padding_free
     assert cpu_sft.max_length is None and not cpu_sft.packing  # gpu_worker.data truncates
