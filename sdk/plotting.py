@@ -70,15 +70,16 @@ class LossCurves:
 def render(curves: LossCurves, path: str | Path, *, dpi: int = 100) -> Path:
     """Draw loss (top) and token accuracy (bottom, when reported) against step; returns ``path``.
 
-    Raises ``ValueError`` when the job has no loss values yet.
+    Raises ``ValueError`` when the job has no loss values yet, ``ModuleNotFoundError`` without
+    matplotlib (the ``[plot]`` extra).
     """
     if curves.empty:
         raise ValueError(f"job {curves.job_id} has no metrics events with a loss yet")
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError("plotting needs matplotlib: pip install 'openft[plot]'") from exc
+    except ImportError as exc:
+        raise ModuleNotFoundError("plotting needs matplotlib: pip install 'openft[plot]'", name="matplotlib") from exc
 
     has_accuracy = any(curves.series.get(name) for name in ACCURACY_SERIES)
     fig = Figure(figsize=(8, 6.5 if has_accuracy else 4), dpi=dpi, layout="constrained")

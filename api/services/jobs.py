@@ -97,11 +97,10 @@ def _extensions(raw: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
     priority = fields.pop("priority", 0)
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise InvalidRequest("openft.priority must be an integer", param="openft[priority]")
-    unknown = set(fields) - set(Extensions.model_fields)
+    unknown = sorted(set(fields) - set(Extensions.model_fields))
     if unknown:
-        raise InvalidRequest(
-            f"Unknown openft extension field(s): {', '.join(sorted(unknown))}", param="openft", code="invalid_value"
-        )
+        raise InvalidRequest(f"Unknown openft extension field(s): {', '.join(unknown)}",
+                             param=f"openft[{unknown[0]}]", code="invalid_value")
     try:
         Extensions.model_validate(fields)
     except ValidationError as exc:

@@ -70,3 +70,6 @@ def run_client_command(handler: Handler, args: argparse.Namespace) -> int:
     except (ValueError, TimeoutError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except ImportError as exc:  # an optional dependency the command needs (e.g. matplotlib for plot)
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

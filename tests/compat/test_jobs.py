@@ -144,7 +144,7 @@ def test_other_projects_file_is_unknown(client: openai.OpenAI, other_client: ope
         ({"metadata": {f"k{i}": "v" for i in range(17)}}, "metadata"),
         ({"model": "no-such-model"}, "model"),
         ({"method": {"type": "reinforcement"}}, "method[type]"),
-        ({"extra_body": {"openft": {"no_such_field": 1}}}, "openft"),
+        ({"extra_body": {"openft": {"no_such_field": 1}}}, "openft[no_such_field]"),
         ({"extra_body": {"openft": {"quantization": "8bit"}}}, "openft[quantization]"),
         ({"extra_body": {"openft": {"lora_rank": 0}}}, "openft[lora_rank]"),
         ({"extra_body": {"openft": {"lora_dropout": 1.0}}}, "openft[lora_dropout]"),

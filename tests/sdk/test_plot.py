@@ -8,6 +8,7 @@ height in each pixel column is read back, and it must track the loss values the 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -116,3 +117,13 @@ def test_validation_points_on_the_training_curve_do_not_hide_it(tmp_path: Path) 
     columns, rows = line_heights(image, COLORS["train_loss"])
     assert columns[-1] - columns[0] > 400  # the whole width, not the stretch up to the first marker
     assert fit_residual(columns, rows, lambda s: float(np.interp(s, steps, losses)), 1, 8) < 0.03
+
+
+def test_cli_plot_without_matplotlib_says_what_to_install(
+    cli: Callable[..., Any], job_with_metrics: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("matplotlib", "matplotlib.backends.backend_agg", "matplotlib.figure"):
+        monkeypatch.setitem(sys.modules, name, None)  # as in an install without the [plot] extra
+    result = cli("jobs", "plot", job_with_metrics, "-o", tmp_path / "loss.png")
+    assert result.code == 2 and not (tmp_path / "loss.png").exists()
+    assert result.err == "error: plotting needs matplotlib: pip install 'openft[plot]'\n"
