@@ -30,8 +30,40 @@ PAGE_SIZE = 100
 Poll = tuple[FineTuningJob, list[FineTuningJobEvent]]
 
 
-def _stop_statuses(stop_on_pause: bool) -> frozenset[str]:
-    return STOP_STATUSES if stop_on_pause else TERMINAL_STATUSES
+class _Until:
+    """When a watch ends: the job stopped (paused counts unless ``stop_on_pause=False``), or
+    ``TimeoutError`` once ``timeout`` seconds have passed."""
+
+    def __init__(self, job_id: str, timeout: float | None, stop_on_pause: bool) -> None:
+        self.job_id, self.timeout = job_id, timeout
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.stop = STOP_STATUSES if stop_on_pause else TERMINAL_STATUSES
+
+    def reached(self, job: FineTuningJob) -> bool:
+        if job.status in self.stop:
+            return True
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise TimeoutError(f"job {self.job_id} is still {job.status} after {self.timeout} s")
+        return False
+
+
+class _Waiter:
+    """What ``wait`` keeps while it polls: the latest job, and the progress display if asked."""
+
+    def __init__(self, progress: bool, stream: IO[str] | None) -> None:
+        self.display = JobProgress(stream) if progress else None
+        self.job: FineTuningJob | None = None
+
+    def see(self, poll: Poll) -> None:
+        self.job, events = poll
+        if self.display is not None:
+            self.display.on_job(self.job)
+            for event in events:
+                self.display.on_event(event)
+
+    def close(self) -> None:
+        if self.display is not None:
+            self.display.close()
 
 
 class Jobs(_Jobs):
@@ -50,15 +82,12 @@ class Jobs(_Jobs):
         """One ``(job, new events)`` per poll until the job stops; the job is read first, so
         the events of its final poll include everything written up to its last status."""
         tracker: EventTracker[FineTuningJobEvent] = EventTracker()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        stop = _stop_statuses(stop_on_pause)
+        until = _Until(job_id, timeout, stop_on_pause)
         while True:
             job = self.retrieve(job_id)
             yield job, self._new_events(job_id, tracker)
-            if job.status in stop:
+            if until.reached(job):
                 return
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"job {job_id} is still {job.status} after {timeout} s")
             time.sleep(poll_interval)
 
     def follow(
@@ -96,21 +125,14 @@ class Jobs(_Jobs):
         With ``progress=True`` a live bar (step/total, loss, accuracy, ETA) and the job's
         messages are drawn on ``stream`` (stderr by default).
         """
-        display = JobProgress(stream) if progress else None
-        job: FineTuningJob | None = None
+        waiter = _Waiter(progress, stream)
         try:
-            for job, events in self._watch(
-                job_id, poll_interval=poll_interval, timeout=timeout, stop_on_pause=stop_on_pause
-            ):
-                if display is not None:
-                    display.on_job(job)
-                    for event in events:
-                        display.on_event(event)
+            for poll in self._watch(job_id, poll_interval=poll_interval, timeout=timeout, stop_on_pause=stop_on_pause):
+                waiter.see(poll)
         finally:
-            if display is not None:
-                display.close()
-        assert job is not None
-        return job
+            waiter.close()
+        assert waiter.job is not None
+        return waiter.job
 
     def history(self, job_id: str) -> plotting.LossCurves:
         """The job's metric series (train/validation loss and token accuracy) by step."""
@@ -141,15 +163,12 @@ class AsyncJobs(_AsyncJobs):
         self, job_id: str, *, poll_interval: float, timeout: float | None, stop_on_pause: bool
     ) -> AsyncIterator[Poll]:
         tracker: EventTracker[FineTuningJobEvent] = EventTracker()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        stop = _stop_statuses(stop_on_pause)
+        until = _Until(job_id, timeout, stop_on_pause)
         while True:
             job = await self.retrieve(job_id)
             yield job, await self._new_events(job_id, tracker)
-            if job.status in stop:
+            if until.reached(job):
                 return
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"job {job_id} is still {job.status} after {timeout} s")
             await asyncio.sleep(poll_interval)
 
     async def follow(
@@ -178,21 +197,15 @@ class AsyncJobs(_AsyncJobs):
         stream: IO[str] | None = None,
     ) -> FineTuningJob:
         """Async twin of :meth:`Jobs.wait`."""
-        display = JobProgress(stream) if progress else None
-        job: FineTuningJob | None = None
+        waiter = _Waiter(progress, stream)
         try:
-            async for job, events in self._watch(
-                job_id, poll_interval=poll_interval, timeout=timeout, stop_on_pause=stop_on_pause
-            ):
-                if display is not None:
-                    display.on_job(job)
-                    for event in events:
-                        display.on_event(event)
+            async for poll in self._watch(job_id, poll_interval=poll_interval, timeout=timeout,
+                                          stop_on_pause=stop_on_pause):
+                waiter.see(poll)
         finally:
-            if display is not None:
-                display.close()
-        assert job is not None
-        return job
+            waiter.close()
+        assert waiter.job is not None
+        return waiter.job
 
     async def history(self, job_id: str) -> plotting.LossCurves:
         """Async twin of :meth:`Jobs.history`."""
