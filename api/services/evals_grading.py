@@ -131,8 +131,9 @@ def _given_sample(row: Mapping[str, Any], model: str) -> tuple[Sample | None, di
     sample = Sample.from_text(text)
     if "output_json" in given:
         sample.output_json = given["output_json"]
-    if isinstance(given.get("choices"), list):
-        sample.choices = given["choices"]
+    for key in ("choices", "output_tools"):
+        if isinstance(given.get(key), list):
+            setattr(sample, key, given[key])
     shown["output"] = [{"role": "assistant", "content": text}]
     return sample, shown
 

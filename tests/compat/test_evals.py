@@ -166,3 +166,18 @@ async def test_async_client_drives_runs(async_client: openai.AsyncOpenAI) -> Non
     runs = await async_client.evals.runs.list(ev.id)
     assert [r.id for r in runs.data] == [run.id]
     assert (await async_client.evals.delete(ev.id)).deleted
+
+
+def test_sample_json_fields_are_graded(client: openai.OpenAI) -> None:
+    ev = client.evals.create(data_source_config={"type": "custom", "item_schema": {"type": "object"},
+                                                 "include_sample_schema": True},
+                             testing_criteria=[{"type": "string_check", "name": "city", "operation": "eq",
+                                                "input": "{{sample.output_json.city}}",
+                                                "reference": "{{item.city}}"}])
+    rows = [{"item": {"city": "paris"}, "sample": {"output_text": '{"city": "paris"}'}},
+            {"item": {"city": "rome"}, "sample": {"output_json": {"city": "rome"}}},
+            {"item": {"city": "oslo"}, "sample": {"output_text": '{"city": "bergen"}'}}]
+    run = client.evals.runs.create(ev.id, data_source={"type": "jsonl", "source": {"type": "file_content",
+                                                                                    "content": rows}})
+    run = _wait(client, ev.id, run.id)
+    assert (run.result_counts.passed, run.result_counts.failed) == (2, 1)
