@@ -101,8 +101,10 @@ def _vocab(model_dir: Path, vocab_size: int) -> tuple[list[str], list[int], Any]
     from core.catalog import open_tokenizer
 
     tokenizer = open_tokenizer(model_dir)
-    if not isinstance(json.loads((model_dir / "tokenizer.json").read_text())["model"].get("merges"), list):
-        raise GGUFUnsupported("Only byte-level BPE tokenizers can be exported as GGUF.")
+    spec = json.loads((model_dir / "tokenizer.json").read_text())
+    byte_level = "ByteLevel" in json.dumps([spec.get("pre_tokenizer"), spec.get("decoder")])
+    if spec["model"].get("type") != "BPE" or not byte_level:
+        raise GGUFUnsupported("Only byte-level BPE tokenizers (GPT-2 / Llama 3 style) can be exported as GGUF.")
     by_id = {i: t for t, i in tokenizer.get_vocab().items()}
     added = tokenizer.added_tokens_decoder
     tokens: list[str] = []

@@ -5,6 +5,7 @@ Go template renders what the Hugging Face template renders."""
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -207,3 +208,24 @@ def test_bad_export_requests_answer_400_or_404_in_openais_shape(
     resp = http.get(f"/v1/models/{theirs}/content", params={"format": "gguf", "quantization": "q8_0"},
                     headers={"Authorization": f"Bearer {other_key}"})
     assert resp.status_code == 200 and resp.content[:4] == b"GGUF"  # the owner gets it
+
+
+def test_gguf_refuses_other_architectures_and_tokenizers(tiny_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from api.services.export_gguf import GGUFUnsupported
+
+    qwen = tmp_path / "qwen"
+    shutil.copytree(tiny_dir, qwen)
+    config = json.loads((qwen / "config.json").read_text())
+    (qwen / "config.json").write_text(json.dumps({**config, "model_type": "qwen2"}))
+    with pytest.raises(GGUFUnsupported, match="qwen2"):
+        write_gguf(qwen, tmp_path / "q.gguf", "f16", "q", None)
+    piece = tmp_path / "piece"
+    shutil.copytree(tiny_dir, piece)
+    spec = json.loads((piece / "tokenizer.json").read_text())
+    spec["pre_tokenizer"] = spec["decoder"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first"}
+    (piece / "tokenizer.json").write_text(json.dumps(spec))
+    with pytest.raises(GGUFUnsupported, match="byte-level"):
+        write_gguf(piece, tmp_path / "p.gguf", "f16", "p", None)
+    assert not (tmp_path / "q.gguf").exists()
