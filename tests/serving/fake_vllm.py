@@ -95,6 +95,20 @@ class FakeVLLM:
 
             return StreamingResponse(events(), media_type="text/event-stream")
 
+        @app.post("/v1/completions")
+        async def completions(request: Request) -> Any:
+            body = await request.json()
+            self.requests.append(body)
+            model = body["model"]
+            if model != self.served_name and model not in self.loras:
+                return _error(404, f"The model `{model}` does not exist.", "NotFoundError")
+            text = f"{model} continues {body['prompt']!r}"
+            return {"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()), "model": model,
+                    "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": "length",
+                                 "stop_reason": None, "prompt_logprobs": None}],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+                    "system_fingerprint": None}
+
         return app
 
 

@@ -172,3 +172,18 @@ async def test_evict_unloads_adapter_and_removes_local_copy(engine: InferenceEng
     assert not adapter_cache_dir(settings, keys["next_day"]).exists()
     assert all(v["adapters"] == 0 for v in engine.stats().values())
     assert await answer(engine, tiny, msgs) != "tuesday"  # the bare base again
+
+
+async def test_logit_bias_forces_and_bans_tokens(engine: InferenceEngine, tiny: Target) -> None:
+    msgs = [{"role": "user", "content": "hello there"}]
+    prepared = await engine.prepare(tiny, msgs, max_tokens=6)
+    plain = (await engine.generate(prepared, SamplingParams(temperature=0, max_tokens=6))).choices[0]
+    first = plain.token_ids[0]
+    forced_id = next(t for t in range(300, 400) if t not in plain.token_ids and t not in prepared.tokenizer.end_ids)
+    for params in (SamplingParams(temperature=0, max_tokens=3, logit_bias={forced_id: 100.0}),
+                   SamplingParams(temperature=1.0, seed=3, max_tokens=3, logit_bias={forced_id: 100.0})):
+        forced = (await engine.generate(prepared, params)).choices[0]
+        assert forced.token_ids == [forced_id] * 3 and forced.finish_reason == "length"
+    banned = (await engine.generate(prepared, SamplingParams(temperature=0, max_tokens=6,
+                                                             logit_bias={first: -100.0}))).choices[0]
+    assert banned.token_ids[0] != first and first not in banned.token_ids

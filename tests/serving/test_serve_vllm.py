@@ -115,6 +115,17 @@ def test_chat_is_proxied_plain_and_streamed(client: openai.OpenAI, fake: FakeVLL
     assert base.choices[0].message.content == "tiny-chat says hi"
 
 
+def test_legacy_completions_are_proxied_to_vllms_completions(client: openai.OpenAI, fake: FakeVLLM,
+                                                             model_id: str) -> None:
+    r = client.completions.create(model=model_id, prompt="once upon", max_tokens=4, seed=1)
+    assert r.choices[0].text == f"{model_id} continues 'once upon'" and r.model == model_id
+    assert fake.requests[-1] == {"model": model_id, "prompt": "once upon", "max_tokens": 4, "seed": 1,
+                                 "stream": False}
+    with pytest.raises(openai.BadRequestError) as err:  # checked here, before vLLM sees it
+        client.completions.create(model=model_id, prompt="once upon", seed=2**64)
+    assert err.value.param == "seed" and fake.requests[-1]["seed"] == 1
+
+
 def test_restarted_vllm_gets_the_adapter_again(client: openai.OpenAI, fake: FakeVLLM, model_id: str) -> None:
     msgs = [{"role": "user", "content": "hi"}]
     client.chat.completions.create(model=model_id, messages=msgs)
