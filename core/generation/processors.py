@@ -53,7 +53,13 @@ class SeededSampler(LogitsProcessor):
         self.generator = generator
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        probs = torch.softmax(scores.float().cpu(), dim=-1)
+        logits = scores.float().cpu()
+        probs = torch.softmax(logits, dim=-1)
+        # a temperature near 0 overflows the scaled logits: such a row is its argmax
+        degenerate = ~torch.isfinite(probs).all(dim=-1, keepdim=True)
+        if degenerate.any():
+            probs = torch.where(degenerate, torch.zeros_like(probs).scatter_(1, logits.argmax(-1, keepdim=True), 1.0),
+                                probs)
         picked = torch.multinomial(probs, 1, generator=self.generator).to(scores.device)
         out = torch.full_like(scores, float("-inf"))
         return out.scatter_(1, picked, 0.0)  # type: ignore[return-value]

@@ -47,13 +47,20 @@ def test_out_of_range_sampling_parameters_are_400_before_generation(
     assert err.value.type == "invalid_request_error" and param in err.value.message
 
 
-def test_seed_at_the_edges_of_64_bits_is_served(client: openai.OpenAI) -> None:
-    for seed in (2**64 - 1, -(2**63)):
-        r = client.chat.completions.create(model="tiny-chat", messages=HELLO, seed=seed, max_tokens=3)
-        assert r.choices[0].finish_reason in ("stop", "length")
-        chunks = list(client.chat.completions.create(model="tiny-chat", messages=HELLO, seed=seed, max_tokens=3,
-                                                     stream=True))
-        assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+EDGES: list[dict[str, Any]] = [
+    {"seed": 2**64 - 1}, {"seed": -(2**63)}, {"temperature": 1e-300, "seed": 1}, {"top_p": 0.0, "seed": 1},
+    {"presence_penalty": -2, "frequency_penalty": 2, "seed": 1},
+]
+
+
+@pytest.mark.parametrize("edge", EDGES)
+def test_values_at_the_edges_of_their_ranges_are_served(client: openai.OpenAI, edge: dict[str, Any]) -> None:
+    r = client.chat.completions.create(model="tiny-chat", messages=HELLO, max_tokens=3, **edge)
+    assert r.choices[0].finish_reason in ("stop", "length")
+    chunks = list(client.chat.completions.create(model="tiny-chat", messages=HELLO, max_tokens=3, stream=True,
+                                                 **edge))
+    assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == r.choices[0].message.content
 
 
 def test_fingerprint_is_a_string_naming_what_served_the_answer(
