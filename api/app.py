@@ -21,6 +21,7 @@ from api.errors import install_error_handlers
 from api.metrics import install_metrics
 from api.request_id import RequestIdMiddleware
 from api.routers import (
+    admin_audit,
     admin_keys,
     admin_projects,
     chat,
@@ -55,6 +56,7 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (evals.router, "/v1"),
     (admin_projects.router, "/v1"),
     (admin_keys.router, "/v1"),
+    (admin_audit.router, "/v1"),
 ]
 
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 
-from api.deps import ProjectDep, SessionDep, SettingsDep
+from api.deps import CallerDep, ProjectDep, SessionDep, SettingsDep
 from api.pagination import AfterQuery, CursorPage, limit_query
 from api.schemas.jobs import (
     FineTuningJob,
@@ -18,7 +18,7 @@ from api.schemas.jobs import (
     event_object,
     job_object,
 )
-from api.services import jobs
+from api.services import audit, jobs
 
 router = APIRouter(prefix="/fine_tuning/jobs", tags=["fine_tuning"])
 
@@ -26,9 +26,13 @@ _METADATA_KEY = re.compile(r"^metadata\[(.+)\]$")
 
 
 @router.post("", response_model=FineTuningJob)
-def create_job(body: JobCreate, session: SessionDep, settings: SettingsDep, project: ProjectDep) -> dict[str, Any]:
+def create_job(body: JobCreate, session: SessionDep, settings: SettingsDep, project: ProjectDep,
+               caller: CallerDep) -> dict[str, Any]:
     """Create a job (200, status ``validating_files``); 400 for an unknown model, file or bad value."""
-    return job_object(jobs.create_job(session, settings, project, body))
+    job = jobs.create_job(session, settings, project, body)
+    audit.record(session, caller.key_id, "fine_tuning.job.created", project,
+                 {"id": job.id, "data": {"model": job.model, "training_file": job.training_file}})
+    return job_object(job)
 
 
 @router.get("", response_model=CursorPage[FineTuningJob])
@@ -52,9 +56,11 @@ def retrieve_job(fine_tuning_job_id: str, session: SessionDep, project: ProjectD
 
 
 @router.post("/{fine_tuning_job_id}/cancel", response_model=FineTuningJob)
-def cancel_job(fine_tuning_job_id: str, session: SessionDep, project: ProjectDep) -> dict[str, Any]:
+def cancel_job(fine_tuning_job_id: str, session: SessionDep, project: ProjectDep, caller: CallerDep) -> dict[str, Any]:
     """Cancel (200 ``cancelled``); 400 if the job already finished."""
-    return job_object(jobs.cancel_job(session, project, fine_tuning_job_id))
+    job = jobs.cancel_job(session, project, fine_tuning_job_id)
+    audit.record(session, caller.key_id, "fine_tuning.job.cancelled", project, {"id": job.id})
+    return job_object(job)
 
 
 @router.post("/{fine_tuning_job_id}/pause", response_model=FineTuningJob)

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from api.deps import ProjectDep, SessionDep, StateDep
+from api.deps import CallerDep, ProjectDep, SessionDep, StateDep
 from api.errors import InvalidRequest
 from api.inference.server import ModelServerDep
 from api.schemas.models import MergeCreate, MergeObject, ModelDeleted, ModelList, ModelObject
@@ -89,7 +89,8 @@ def retrieve_model(model: str, session: SessionDep, state: StateDep, project: Pr
 
 
 @router.delete("/models/{model:path}")
-async def delete_model(model: str, state: StateDep, project: ProjectDep, server: ModelServerDep) -> ModelDeleted:
+async def delete_model(model: str, state: StateDep, project: ProjectDep, server: ModelServerDep,
+                       caller: CallerDep) -> ModelDeleted:
     """Delete an ``ft:`` model and its artifacts. 200 ``{id, object:"model", deleted:true}``;
     403 for a base model; 404 ``model_not_found``."""
-    return await models.delete_model(state, server, project, model)
+    return await models.delete_model(state, server, project, model, actor_key_id=caller.key_id)

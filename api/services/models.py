@@ -16,6 +16,7 @@ from api.errors import InvalidRequest, NotFound, PermissionDenied
 from api.inference.params import Target
 from api.inference.server import ModelServer
 from api.schemas.models import ModelDeleted, ModelList, ModelObject
+from api.services import audit
 from api.state import AppState
 from core.catalog import ModelEntry, get_catalog
 from core.db import session_scope
@@ -94,13 +95,14 @@ def retrieve_model(session: Session, settings: Settings, project_id: str, model_
     return to_object(found.row)
 
 
-def _delete_row(state: AppState, project_id: str, model_id: str) -> Resolved:
+def _delete_row(state: AppState, project_id: str, model_id: str, actor_key_id: str | None) -> Resolved:
     with session_scope(state.engine) as session:
         found = resolve(session, state.settings, project_id, model_id)
         if found.row is None:
             raise PermissionDenied(f"The model `{model_id}` is a base model and cannot be deleted.",
                                    code="model_not_deletable")
         session.delete(found.row)
+        audit.record(session, actor_key_id, "resource.deleted", project_id, {"id": model_id, "type": "model"})
         shared = session.exec(
             select(Model).where(Model.artifact_key == found.row.artifact_key, Model.id != model_id)
         ).first()
@@ -125,11 +127,13 @@ def delete_artifacts(store: Store, artifact_key: str) -> None:
     store.delete_prefix(key)
 
 
-async def delete_model(state: AppState, server: ModelServer, project_id: str, model_id: str) -> ModelDeleted:
+async def delete_model(state: AppState, server: ModelServer, project_id: str, model_id: str,
+                       actor_key_id: str | None = None) -> ModelDeleted:
     """Delete an ``ft:`` model: its row, its artifacts, and its adapter wherever it is loaded.
 
     403 for a base model; 404 ``model_not_found`` for an unknown or another project's model.
+    The deletion is audited (``resource.deleted``) with ``actor_key_id``.
     """
-    found = await run_in_threadpool(_delete_row, state, project_id, model_id)
+    found = await run_in_threadpool(_delete_row, state, project_id, model_id, actor_key_id)
     await server.forget(found.target)
     return ModelDeleted(id=model_id, deleted=True)
