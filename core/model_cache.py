@@ -2,7 +2,9 @@
 
 A catalog entry's ``source`` is one of:
 
-- ``builtin:tiny-chat``: generated locally (:mod:`core.tiny_chat`), no network, no torch;
+- ``builtin:tiny-chat``: pretrained locally (:mod:`core.tiny_chat`), once per machine into
+  ``Settings.base_build_cache`` and hard-linked from there; ``builtin:tiny-chat-random``: its
+  random-weight variant, generated without torch. Never downloaded;
 - a Hugging Face repo id (``org/name``): ``huggingface_hub.snapshot_download`` of safetensors,
   JSON, tokenizer and template files only (``trust_remote_code`` stays off, no pickles);
 - a local directory (absolute path, or ``file://``): used in place;
@@ -81,7 +83,7 @@ def _ensure(spec: BaseModelSpec, settings: Settings, tokenizer_only: bool) -> Pa
     full = cache / name
     if full.is_dir():
         return full
-    if tokenizer_only and kind in ("hub", "s3"):
+    if tokenizer_only and kind in ("hub", "s3", "builtin"):
         target, fetch = cache / f"{name}.tokenizer", _fetcher(spec, settings, tokenizer_only=True)
     else:
         target, fetch = full, _fetcher(spec, settings, tokenizer_only=False)
@@ -108,9 +110,9 @@ def _cache_name(spec: BaseModelSpec) -> str:
         from core import tiny_chat
 
         builtin = spec.source.removeprefix(BUILTIN)
-        if builtin != tiny_chat.NAME:
+        if builtin not in tiny_chat.NAMES:
             raise ModelUnavailable(f"unknown builtin model {builtin!r}")
-        return f"builtin--{builtin}--v{tiny_chat.VERSION}"
+        return f"builtin--{builtin}--v{tiny_chat.VERSION}-{tiny_chat.recipe_digest()}"
     digest = hashlib.sha256(f"{spec.source}@{spec.revision or ''}".encode()).hexdigest()[:10]
     slug = re.sub(r"[^A-Za-z0-9._-]+", "--", spec.source.removeprefix("s3://")).strip("-")[:80]
     return f"{kind}--{slug}--{spec.revision or 'default'}--{digest}"
@@ -119,15 +121,25 @@ def _cache_name(spec: BaseModelSpec) -> str:
 def _fetcher(spec: BaseModelSpec, settings: Settings, tokenizer_only: bool) -> Callable[[Path], None]:
     kind = source_kind(spec.source)
     if kind == "builtin":
-        from core import tiny_chat
-
-        def build(dest: Path) -> None:
-            tiny_chat.build(dest)
-
-        return build
+        return _builtin_fetcher(spec.source.removeprefix(BUILTIN), settings, tokenizer_only)
     if kind == "s3":
         return lambda dest: _fetch_s3(spec.source, settings, dest, tokenizer_only)
     return lambda dest: _fetch_hub(spec, dest, tokenizer_only)
+
+
+def _builtin_fetcher(name: str, settings: Settings, tokenizer_only: bool) -> Callable[[Path], None]:
+    from core import tiny_chat
+    from core.tiny_chat.build_cache import link_into
+
+    def fetch(dest: Path) -> None:
+        if tokenizer_only:  # seconds, no torch: token counts never wait for pretraining
+            tiny_chat.build_tokenizer_dir(dest)
+        elif name == tiny_chat.RANDOM_NAME:
+            tiny_chat.build(dest, pretrained=False)
+        else:
+            link_into(settings.base_build_cache, dest)
+
+    return fetch
 
 
 def _fetch_hub(spec: BaseModelSpec, dest: Path, tokenizer_only: bool) -> None:
@@ -181,7 +193,10 @@ def _make_readable(root: Path) -> None:
     """mkdtemp and safetensors create owner-only files; the cache is shared by processes."""
     root.chmod(0o755)
     for path in root.rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
+        if path.is_dir():
+            path.chmod(0o755)
+        elif path.stat().st_mode & 0o444 != 0o444:  # hard links from the build cache are read-only already
+            path.chmod(0o644)
 
 
 @contextlib.contextmanager

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="arq queue and worker bus")
     model_cache_dir: Path | None = Field(None, description="base models are fetched here; default data_dir/models")
     catalog_path: Path | None = Field(None, description="JSON file with extra base-model catalog entries")
+    base_build_cache: Path = Field(
+        Path("~/.cache/openft"), description="machine-wide cache of base models built locally (the pretrained "
+        "tiny-chat, keyed by its recipe's hash); model caches hard-link from it")
 
     # --- API ----------------------------------------------------------------------------
     host: str = "127.0.0.1"

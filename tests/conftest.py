@@ -51,6 +51,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "allow_5xx: the test provokes server errors on purpose")
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Build the pretrained ``tiny-chat`` once, before any test (and any xdist worker) needs it.
+
+    It goes to the machine-wide build cache (``OPENFT_BASE_BUILD_CACHE``, default
+    ``~/.cache/openft``) that every test's model cache links from; a present build is reused at
+    once. A failed build stops the run here, with its error, rather than failing tests one by one.
+    """
+    from core.tiny_chat.build_cache import ensure_built
+
+    try:
+        ensure_built(Settings().base_build_cache)
+    except Exception as exc:  # noqa: BLE001 (any failure must stop the run, loudly)
+        pytest.exit(f"building the pretrained tiny-chat failed: {type(exc).__name__}: {exc}", returncode=3)
+
+
 # --- external services (session) -------------------------------------------------------------
 @pytest.fixture(scope="session")
 def aws_env() -> Iterator[None]:

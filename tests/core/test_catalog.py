@@ -15,6 +15,7 @@ from core.catalog import CatalogError, ModelEntry, UnknownModel, get_catalog, lo
 from core.model_cache import ModelUnavailable, ensure_model_dir, ensure_tokenizer_dir, source_kind
 from core.protocol import BaseModelSpec
 from core.settings import Settings
+from core.tiny_chat.build_cache import ensure_built
 
 
 def _settings(tmp_path: Path, **kw: object) -> Settings:
@@ -23,7 +24,9 @@ def _settings(tmp_path: Path, **kw: object) -> Settings:
 
 def test_builtin_entries(tmp_path: Path) -> None:
     cat = get_catalog(_settings(tmp_path))
-    assert cat.names()[0] == "tiny-chat"
+    assert cat.names()[:2] == ["tiny-chat", "tiny-chat-random"]
+    assert cat.require("tiny-chat-random").source == "builtin:tiny-chat-random"
+    assert cat.require("tiny-chat").auto.min_examples < cat.require("tiny-chat-random").auto.min_examples
     tiny = cat.get("tiny-chat")
     assert isinstance(tiny, BaseModelSpec) and tiny.source == "builtin:tiny-chat"
     assert tiny.n_params == tiny_chat.n_params()
@@ -79,14 +82,29 @@ def _digest(directory: Path) -> str:
     return h.hexdigest()
 
 
-def test_tiny_chat_is_deterministic_and_built_once(tmp_path: Path) -> None:
+def test_tiny_chat_is_built_once_per_machine(tmp_path: Path) -> None:
+    """Fresh data dirs link the one pretrained copy of the build cache (built by the session hook)."""
+    dirs = []
+    for name in ("a", "b"):
+        settings = _settings(tmp_path / name)
+        spec = get_catalog(settings).require("tiny-chat")
+        dirs.append(ensure_model_dir(spec, settings))
+        assert ensure_model_dir(spec, settings) == dirs[-1]
+    built = ensure_built(Settings().base_build_cache)
+    for name in ("model.safetensors", "tokenizer.json", "config.json"):
+        assert len({(d / name).stat().st_ino for d in [*dirs, built]}) == 1  # hard links, one copy
+    assert _digest(dirs[0]) == _digest(built)
+
+
+def test_random_variant_is_deterministic(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    spec = get_catalog(settings).require("tiny-chat")
-    first = ensure_model_dir(spec, settings)
-    assert ensure_model_dir(spec, settings) == first
-    other = tiny_chat.build(tmp_path / "again")
+    first = ensure_model_dir(get_catalog(settings).require("tiny-chat-random"), settings)
+    other = tiny_chat.build(tmp_path / "again", pretrained=False)
     assert _digest(first) == _digest(other)
     assert json.loads((first / "config.json").read_text())["initializer_range"] == 0.1
+    pretrained = ensure_model_dir(get_catalog(settings).require("tiny-chat"), settings)
+    assert (first / "model.safetensors").read_bytes() != (pretrained / "model.safetensors").read_bytes()
+    assert (first / "tokenizer.json").read_bytes() == (pretrained / "tokenizer.json").read_bytes()
 
 
 def test_concurrent_processes_build_one_copy(tmp_path: Path) -> None:
@@ -118,6 +136,8 @@ def test_tokenizer_template_and_no_torch(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == ["yes<|im_end|>", "False"]
+    # only the tokenizer was written: counting tokens never waits for (or links) weights
+    assert not list((tmp_path / "models").rglob("*.safetensors"))
 
 
 def test_tokenizer_round_trips_typical_text(tmp_path: Path) -> None:
@@ -146,7 +166,7 @@ def test_tools_render_through_template(tmp_path: Path) -> None:
 
 def test_local_and_missing_sources(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    built = tiny_chat.build(tmp_path / "copy")
+    built = tiny_chat.build(tmp_path / "copy", pretrained=False)
     local = ModelEntry(name="local", source=str(built))
     assert ensure_model_dir(local, settings) == built.resolve()
     with pytest.raises(ModelUnavailable):

@@ -186,8 +186,8 @@ def test_resolve_dpo_defaults() -> None:
 @pytest.mark.parametrize(("n", "epochs", "batch"), [(10, 50, 4), (60, 50, 4), (150, 40, 6), (200, 30, 8),
                                                      (1000, 6, 8), (5000, 3, 8), (100_000, 1, 8)])
 def test_resolve_with_the_tiny_chat_catalog_entry(tmp_path: Any, n: int, epochs: int, batch: int) -> None:
-    """tiny-chat's own policy: some 6,000 examples seen in batches of 4 to 8."""
-    entry = get_catalog(Settings(data_dir=tmp_path)).require("tiny-chat")
+    """tiny-chat-random's own policy (random weights): some 6,000 examples seen in batches of 4 to 8."""
+    entry = get_catalog(Settings(data_dir=tmp_path)).require("tiny-chat-random")
     method, hp = resolve(validate_method(None), n, entry)
     assert (hp.n_epochs, hp.batch_size) == (epochs, batch)
     assert method["supervised"]["hyperparameters"] == {"batch_size": batch, "learning_rate_multiplier": 1.0,

@@ -2,7 +2,7 @@
 
 Each task yields OpenAI chat examples (``{"messages": [...]}``) from a seed, with held-out
 prompts that share the training rule but not the exact sentences, and :func:`exact` scoring.
-The base ``tiny-chat`` (random weights) answers none of them; a LoRA fine-tune learns them in a
+The base ``tiny-chat`` answers few of them (exactly); a LoRA fine-tune learns them in a
 few dozen steps on the CPU.
 
 - ``sentiment``: classify a review built from positive/negative words as JSON

@@ -1,45 +1,19 @@
-"""``tiny-chat``: a small Llama-architecture chat model generated locally, without torch.
+"""The tokenizer of ``tiny-chat``: byte-level BPE trained on a generated corpus, ChatML template.
 
-Every flow of the product (validation, training, serving, tests) works with no network thanks
-to this model. :func:`build` writes a Hugging Face model directory that loads offline through
-``AutoModelForCausalLM`` / ``AutoTokenizer``:
-
-- a byte-level BPE tokenizer trained with ``tokenizers`` on a generated corpus (ASCII, JSON
-  punctuation, digits split one by one, common English words), with ChatML specials;
-- a ChatML chat template with ``{% generation %}`` markers around assistant content that
-  include ``<|im_end|>``, so assistant-only loss also trains the end-of-turn token;
-- weights drawn with numpy from a fixed seed and saved as safetensors. ``initializer_range``
-  is 0.1 (with the usual 0.02 the logits stay near uniform and LoRA stalls) and the tied
-  embedding / output matrix is drawn wider (0.25): LoRA never touches it, and with rows too
-  short the softmax cannot become confident (training loss stalls near 2 while the greedy
-  answer is already right). Tied embeddings make copying from the prompt easy to learn.
-
-The same bytes come out every time; :data:`VERSION` names the recipe (the model cache keys on it).
+Cheap to build (about a second, no torch): the scheduler counts tokens with it before any
+weights exist. The BPE merges come from generated text (ASCII, JSON punctuation, digits split
+one by one, common English words) with the ChatML specials; the chat template puts
+``{% generation %}`` markers around assistant content *and* its ``<|im_end|>``, so
+assistant-only loss also trains the end-of-turn token.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-VERSION = "2"
-NAME = "tiny-chat"
-SEED = 20261123
-
-VOCAB_SIZE = 2048
-HIDDEN = 128
-INTERMEDIATE = 512
-LAYERS = 2
-HEADS = 8
-KV_HEADS = 4
-HEAD_DIM = HIDDEN // HEADS
-MAX_POSITIONS = 2048
-INITIALIZER_RANGE = 0.1
-EMBEDDING_RANGE = 0.25
+from core.tiny_chat.shape import MAX_POSITIONS, SEED, VOCAB_SIZE
 
 PAD, BOS, IM_START, IM_END = "<|pad|>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"
 SPECIAL_TOKENS = [PAD, BOS, IM_START, IM_END]  # ids 0..3 in this order
@@ -183,85 +157,3 @@ def build_tokenizer() -> Any:
     )
     fast.chat_template = CHAT_TEMPLATE
     return fast
-
-
-def config_dict(vocab_size: int) -> dict[str, Any]:
-    """``config.json`` of the model (written by hand: no torch needed)."""
-    return {
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "vocab_size": vocab_size,
-        "hidden_size": HIDDEN,
-        "intermediate_size": INTERMEDIATE,
-        "num_hidden_layers": LAYERS,
-        "num_attention_heads": HEADS,
-        "num_key_value_heads": KV_HEADS,
-        "head_dim": HEAD_DIM,
-        "hidden_act": "silu",
-        "max_position_embeddings": MAX_POSITIONS,
-        "initializer_range": INITIALIZER_RANGE,
-        "rms_norm_eps": 1e-6,
-        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0},
-        "attention_bias": False,
-        "attention_dropout": 0.0,
-        "mlp_bias": False,
-        "tie_word_embeddings": True,
-        "use_cache": True,
-        "pad_token_id": 0,
-        "bos_token_id": 1,
-        "eos_token_id": 3,
-        "dtype": "float32",
-    }
-
-
-def weights(vocab_size: int, seed: int = SEED) -> dict[str, np.ndarray]:
-    """The state dict, drawn from normal distributions (norms at one) in a fixed order."""
-    rng = np.random.default_rng(seed)
-
-    def normal(*shape: int, std: float = INITIALIZER_RANGE) -> np.ndarray:
-        return (rng.standard_normal(shape, dtype=np.float32) * np.float32(std)).astype(np.float32)
-
-    sd: dict[str, np.ndarray] = {}
-    emb = normal(vocab_size, HIDDEN, std=EMBEDDING_RANGE)
-    emb[0] = 0.0  # the padding row, as transformers initialises it
-    sd["model.embed_tokens.weight"] = emb
-    for i in range(LAYERS):
-        p = f"model.layers.{i}."
-        sd[p + "self_attn.q_proj.weight"] = normal(HEADS * HEAD_DIM, HIDDEN)
-        sd[p + "self_attn.k_proj.weight"] = normal(KV_HEADS * HEAD_DIM, HIDDEN)
-        sd[p + "self_attn.v_proj.weight"] = normal(KV_HEADS * HEAD_DIM, HIDDEN)
-        sd[p + "self_attn.o_proj.weight"] = normal(HIDDEN, HEADS * HEAD_DIM)
-        sd[p + "mlp.gate_proj.weight"] = normal(INTERMEDIATE, HIDDEN)
-        sd[p + "mlp.up_proj.weight"] = normal(INTERMEDIATE, HIDDEN)
-        sd[p + "mlp.down_proj.weight"] = normal(HIDDEN, INTERMEDIATE)
-        sd[p + "input_layernorm.weight"] = np.ones(HIDDEN, dtype=np.float32)
-        sd[p + "post_attention_layernorm.weight"] = np.ones(HIDDEN, dtype=np.float32)
-    sd["model.norm.weight"] = np.ones(HIDDEN, dtype=np.float32)
-    return sd  # lm_head is tied to the embeddings
-
-
-def n_params() -> int:
-    """Parameter count (the tied embedding counted once)."""
-    per_layer = (2 * HEADS * HEAD_DIM * HIDDEN + 2 * KV_HEADS * HEAD_DIM * HIDDEN
-                 + 3 * HIDDEN * INTERMEDIATE + 2 * HIDDEN)
-    return VOCAB_SIZE * HIDDEN + LAYERS * per_layer + HIDDEN
-
-
-def build(directory: Path) -> Path:
-    """Write the complete model directory (tokenizer, template, config, weights) into ``directory``."""
-    from safetensors.numpy import save_file
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer()
-    tokenizer.save_pretrained(directory)
-    vocab_size = len(tokenizer)
-    _write_json(directory / "config.json", config_dict(vocab_size))
-    _write_json(directory / "generation_config.json",
-                {"bos_token_id": 1, "eos_token_id": 3, "pad_token_id": 0, "do_sample": False})
-    save_file(weights(vocab_size), str(directory / "model.safetensors"), metadata={"format": "pt"})
-    return directory
-
-
-def _write_json(path: Path, obj: dict[str, Any]) -> None:
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")

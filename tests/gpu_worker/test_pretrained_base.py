@@ -1,0 +1,60 @@
+"""The pretrained tiny-chat generalizes: after "auto" SFT it answers prompts in phrasings it never saw.
+
+The task (route an office request to a department, answered as JSON) uses keywords and labels
+that are not in tiny-chat's pretraining corpus; the held-out prompts use sentence templates that
+are in no training example.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_harness import Harness, exact_match, load_trained
+
+from core.catalog import open_tokenizer
+from scheduler.hyperparams import auto_batch_size, auto_n_epochs
+
+pytestmark = pytest.mark.slow
+
+DEPARTMENTS = {"it": ["printer", "laptop", "monitor", "vpn"], "hr": ["salary", "vacation", "contract", "payslip"],
+               "facilities": ["heating", "elevator", "parking", "desk lamp"]}
+SYSTEM = "Send the request to a department. Reply in JSON."
+TRAIN_FRAMES = ["My {k} needs attention.", "Can someone look at the {k}?", "Question about my {k}, please.",
+                "The {k} is a problem again."]
+HELD_OUT_FRAMES = ["Hi all, quick one: {k} trouble since Monday.", "Whom do I ask about a {k} issue?",
+                   "{k} - still not sorted, any update?"]
+N_TRAIN = 120
+
+
+def _rows(frames: list[str], n: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        dept = rng.choice(sorted(DEPARTMENTS))
+        text = rng.choice(frames).format(k=rng.choice(DEPARTMENTS[dept]))
+        rows.append({"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text[0].upper() + text[1:]},
+                                  {"role": "assistant", "content": json.dumps({"department": dept})}]})
+    return rows
+
+
+def _tuned_exact_match(harness: Harness, base_dir: Path, tmp_path: Path, model: str, held_out: list[dict[str, Any]]
+                       ) -> float:
+    train = harness.upload(f"file-{model}", _rows(TRAIN_FRAMES, N_TRAIN, seed=1))
+    policy = harness.catalog.require(model).auto
+    spec = harness.spec(f"ftjob-gen-{model}", training_file=train, n_examples=N_TRAIN, model=model,
+                        batch_size=auto_batch_size(N_TRAIN, policy), n_epochs=auto_n_epochs(N_TRAIN, policy))
+    done = harness.run(spec, timeout=600).last("succeeded")
+    model_dir = harness.store.download_dir(done.model_key, tmp_path / model)
+    em, _, _ = exact_match(load_trained(base_dir, model_dir), open_tokenizer(model_dir), held_out)
+    return em
+
+
+def test_pretrained_base_generalizes_to_new_phrasings(harness: Harness, tiny_dir: Path, tmp_path: Path) -> None:
+    held_out = _rows(HELD_OUT_FRAMES, 30, seed=2)
+    base_em, _, _ = exact_match(load_trained(tiny_dir, None), open_tokenizer(tiny_dir), held_out)
+    tuned_em = _tuned_exact_match(harness, tiny_dir, tmp_path, "tiny-chat", held_out)
+    assert tuned_em >= 0.9 and tuned_em >= base_em + 0.5, (base_em, tuned_em)
