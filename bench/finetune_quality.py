@@ -1,17 +1,20 @@
 """Fine-tuning quality across tasks: held-out answers of the base model against the fine-tuned one.
 
-Starts ``openft serve`` (a subprocess, its own data dir) and, for each task, does what a user
-of the OpenAI API does with the official client: uploads a JSONL training file, creates a job
-with every hyperparameter ``"auto"``, waits for it, then asks the base model and the ``ft:``
-model the held-out prompts (none of them is in the training file). Prints, per task, the
-exact-match share of the base and of the fine-tuned model, greedy (``temperature=0``) and at
-the API's default temperature (1.0, what a script that sets nothing gets), with the job's steps
-and wall time. The base model is the baseline measured in the same run.
+Starts ``openft serve`` (a subprocess, its own data dir) and, for each base model and task, does
+what a user of the OpenAI API does with the official client: uploads a JSONL training file,
+creates a job with every hyperparameter ``"auto"``, waits for it, then asks the base model and
+the ``ft:`` model the held-out prompts. Held-out prompts are written in *phrasings* (sentence
+templates) that no training example uses, so a model that memorized sentences scores nothing.
+With ``--dpo``, a DPO job (auto hyperparameters, preference pairs built from the training file:
+the right answer preferred over another example's) continues from the SFT model and is scored
+the same way. Prints, per base and task, the exact-match share of the base, of the fine-tuned
+model (greedy, and at the API's default temperature 1.0) and of the DPO model, with the jobs'
+steps and wall time. The bases side by side (default: ``tiny-chat-random``, the old random-weight
+model, and the pretrained ``tiny-chat``) are the baselines measured in the same run.
 
-    python bench/finetune_quality.py [--tasks topic,parity,...] [--n-train 200] [--model tiny-chat]
+    python bench/finetune_quality.py [--tasks topic,parity,...] [--n-train 200] [--models tiny-chat] [--dpo]
 
-The tasks are rules a small model can learn from a few hundred examples, each with held-out
-prompts that share the rule but not the sentence:
+The tasks are rules a small model can learn from a few hundred examples:
 
 - ``topic``: the topic of a sentence (sports, food, weather, tech) from its keyword;
 - ``parity``: whether a 2-5 digit number is even or odd (the last digit decides);
@@ -54,10 +57,14 @@ def chat(system: str | None, user: str, answer: str | None = None) -> list[dict[
     return messages
 
 
-def train_and_held_out(make: Callable[[random.Random], tuple[str, str]], system: str | None, n_train: int,
-                       n_test: int, seed: int, held_out: Callable[[str], bool] | None = None) -> Task:
+Maker = Callable[[random.Random, bool], tuple[str, str]]
+
+
+def train_and_held_out(make: Maker, system: str | None, n_train: int, n_test: int, seed: int,
+                       held_out: Callable[[str], bool] | None = None) -> Task:
     """``n_train`` examples and ``n_test`` held-out (messages, answer) pairs with unseen prompts.
 
+    ``make(rng, False)`` draws a training prompt, ``make(rng, True)`` one in a held-out phrasing.
     With ``held_out``, prompts it accepts are kept for the test set only (e.g. unseen names).
     """
     rng = random.Random(seed)
@@ -66,7 +73,7 @@ def train_and_held_out(make: Callable[[random.Random], tuple[str, str]], system:
     for _ in range(50 * (n_train + n_test)):
         if len(train) >= n_train:
             break
-        prompt, answer = make(rng)
+        prompt, answer = make(rng, False)
         if held_out is not None and held_out(prompt):
             continue
         seen.add(prompt)
@@ -75,7 +82,7 @@ def train_and_held_out(make: Callable[[random.Random], tuple[str, str]], system:
     for _ in range(50 * (n_train + n_test)):
         if len(test) >= n_test:
             break
-        prompt, answer = make(rng)
+        prompt, answer = make(rng, True)
         if prompt not in seen and (held_out is None or held_out(prompt)):
             seen.add(prompt)
             test.append((chat(system, prompt), answer))
@@ -90,19 +97,28 @@ TOPICS = {
 }
 OPENERS = ["I think", "Yesterday", "Everyone says", "Honestly,", "My friend said", "Today", "Apparently"]
 ENDINGS = ["was great", "is getting worse", "surprised me", "made my day", "was everywhere", "is all we talk about"]
+TOPIC_HELD_OUT = ["Can we talk about {k} for a second?", "Nobody expected {k} to be like that.",
+                  "{K}, again. Unbelievable!", "Quick question on {k} from my side."]
 
 
 def topic_task(n_train: int, n_test: int, seed: int) -> Task:
-    def make(rng: random.Random) -> tuple[str, str]:
+    def make(rng: random.Random, held_out: bool) -> tuple[str, str]:
         label = rng.choice(sorted(TOPICS))
-        return f"{rng.choice(OPENERS)} {rng.choice(TOPICS[label])} {rng.choice(ENDINGS)}.", label
+        keyword = rng.choice(TOPICS[label])
+        if held_out:
+            return rng.choice(TOPIC_HELD_OUT).format(k=keyword, K=keyword[0].upper() + keyword[1:]), label
+        return f"{rng.choice(OPENERS)} {keyword} {rng.choice(ENDINGS)}.", label
     return train_and_held_out(make, "What is the topic? Answer with one word.", n_train, n_test, seed)
 
 
+PARITY_HELD_OUT = ["{n}: odd or even?", "Tell me whether {n} is even or odd.", "Even or odd - {n}"]
+
+
 def parity_task(n_train: int, n_test: int, seed: int) -> Task:
-    def make(rng: random.Random) -> tuple[str, str]:
+    def make(rng: random.Random, held_out: bool) -> tuple[str, str]:
         n = rng.randrange(10, 100_000)
-        return f"Is {n} even or odd?", "even" if n % 2 == 0 else "odd"
+        frame = rng.choice(PARITY_HELD_OUT) if held_out else "Is {n} even or odd?"
+        return frame.format(n=n), "even" if n % 2 == 0 else "odd"
     return train_and_held_out(make, None, n_train, n_test, seed)
 
 
@@ -114,17 +130,19 @@ FIRST_NAMES = ["Olivia", "Liam", "Emma", "Noah", "Ava", "Elijah", "Sophia", "Luc
 CITIES = ["Paris", "Berlin", "Madrid", "Rome", "Oslo", "Vienna", "Lisbon", "Dublin", "Prague", "Warsaw"]
 NAME_FRAMES = ["Hi, I am {n} from {c}.", "My name is {n} and I live in {c}.", "{n} here, writing from {c}.",
                "Hello! This is {n}, based in {c}.", "I'm {n}. I moved to {c} last year."]
+NAME_HELD_OUT = ["Greetings from {c}, {n} speaking.", "{n} ({c}) would like a refund.", "Signed, {n}, {c}."]
 HELD_OUT_NAMES = set(FIRST_NAMES[::5])
 
 
 def name_task(n_train: int, n_test: int, seed: int) -> Task:
-    def make(rng: random.Random) -> tuple[str, str]:
+    def make(rng: random.Random, held_out: bool) -> tuple[str, str]:
         name = rng.choice(FIRST_NAMES)
-        text = rng.choice(NAME_FRAMES).format(n=name, c=rng.choice(CITIES))
+        text = rng.choice(NAME_HELD_OUT if held_out else NAME_FRAMES).format(n=name, c=rng.choice(CITIES))
         return text, json.dumps({"name": name})
     return train_and_held_out(make, "Extract the person's name as JSON.", n_train, n_test, seed,
                               held_out=lambda prompt: any(f"{n} " in prompt or f"{n}," in prompt
                                                           or f"{n}." in prompt for n in HELD_OUT_NAMES))
+
 
 
 TEAMS = {"billing": ["invoice", "refund", "charge", "payment"],
@@ -134,13 +152,21 @@ URGENT = ["urgent", "asap", "immediately", "right now"]
 CALM = ["Thanks.", "No rush.", "Cheers."]
 
 
+TICKET_HELD_OUT = ["Re: {kw}. {tail}", "Something is off with the {kw}. {tail}", "Question regarding {kw}. {tail}"]
+
+
 def ticket_task(n_train: int, n_test: int, seed: int) -> Task:
-    def make(rng: random.Random) -> tuple[str, str]:
+    def make(rng: random.Random, held_out: bool) -> tuple[str, str]:
         team = rng.choice(sorted(TEAMS))
         high = rng.random() < 0.5
-        text = f"{rng.choice(['Hi,', 'Hello,', 'Hey team,', 'Dear support,'])} problem with " \
-               f"{rng.choice(['my', 'the'])} {rng.choice(TEAMS[team])}"
-        text += f", please help {rng.choice(URGENT)}." if high else f". {rng.choice(CALM)}"
+        keyword = rng.choice(TEAMS[team])
+        if held_out:
+            tail = f"Need this fixed {rng.choice(URGENT)}." if high else rng.choice(CALM)
+            text = rng.choice(TICKET_HELD_OUT).format(kw=keyword, tail=tail)
+        else:
+            text = f"{rng.choice(['Hi,', 'Hello,', 'Hey team,', 'Dear support,'])} problem with " \
+                   f"{rng.choice(['my', 'the'])} {keyword}"
+            text += f", please help {rng.choice(URGENT)}." if high else f". {rng.choice(CALM)}"
         return text, json.dumps({"team": team, "priority": "high" if high else "normal"})
     return train_and_held_out(make, "Route the support ticket. Answer with JSON.", n_train, n_test, seed)
 
@@ -149,6 +175,7 @@ UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
          "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
 TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 NUMBER_FRAMES = ["Write {w} in digits.", "{w} as a number:", "Digits for {w}?", "Convert '{w}' to digits."]
+NUMBER_HELD_OUT = ["What number is {w}?", "{w} =", "Please give {w} as digits."]
 
 
 def number_word(n: int) -> str:
@@ -159,9 +186,9 @@ def number_word(n: int) -> str:
 
 
 def number_word_task(n_train: int, n_test: int, seed: int) -> Task:
-    def make(rng: random.Random) -> tuple[str, str]:
+    def make(rng: random.Random, held_out: bool) -> tuple[str, str]:
         n = rng.randrange(100)
-        return rng.choice(NUMBER_FRAMES).format(w=number_word(n)), str(n)
+        return rng.choice(NUMBER_HELD_OUT if held_out else NUMBER_FRAMES).format(w=number_word(n)), str(n)
     return train_and_held_out(make, None, n_train, n_test, seed)
 
 
@@ -173,6 +200,7 @@ TASKS: dict[str, Callable[[int, int, int], Task]] = {
 
 @dataclass
 class Result:
+    model: str
     task: str
     n_train: int
     steps: int
@@ -181,6 +209,8 @@ class Result:
     tuned_greedy: float
     tuned_sampled: float
     status: str
+    dpo_greedy: float | None = None
+    dpo_seconds: float = 0.0
 
 
 def free_port() -> int:
@@ -226,27 +256,59 @@ def score(client: Any, model: str, test: list[tuple[list[dict[str, str]], str]],
     return hits / len(test)
 
 
-def run_task(client: Any, name: str, n_train: int, n_test: int, base: str,
-             hyperparameters: dict[str, Any], extensions: dict[str, Any]) -> Result:
-    train, test = TASKS[name](n_train, n_test, seed=1)
-    body = "".join(json.dumps(row) + "\n" for row in train).encode()
-    upload = client.files.create(file=(f"{name}.jsonl", body), purpose="fine-tune")
+def wait_job(client: Any, job: Any) -> tuple[Any, float, int]:
+    """The finished job, its wall time from now and its step count."""
     started = time.monotonic()
-    job = client.fine_tuning.jobs.create(
-        model=base, training_file=upload.id, suffix=name.replace("_", "-"),
-        method={"type": "supervised", "supervised": {"hyperparameters": hyperparameters}},
-        extra_body={"openft": extensions} if extensions else None)
     while job.status not in ("succeeded", "failed", "cancelled"):
         time.sleep(1)
         job = client.fine_tuning.jobs.retrieve(job.id)
-    seconds = time.monotonic() - started
     steps = max((int(e.data["step"]) for e in client.fine_tuning.jobs.list_events(job.id, limit=1000)
                  if e.type == "metrics" and isinstance(e.data, dict) and "step" in e.data), default=0)
+    return job, time.monotonic() - started, steps
+
+
+def preference_pairs(train: list[Example], seed: int) -> list[Example]:
+    """DPO lines from SFT lines: the right answer preferred over another example's different answer."""
+    rng = random.Random(seed)
+    answers = sorted({row["messages"][-1]["content"] for row in train})
+    out = []
+    for row in train:
+        good = row["messages"][-1]["content"]
+        bad = rng.choice([a for a in answers if a != good] or [good + "?"])
+        out.append({"input": {"messages": row["messages"][:-1]},
+                    "preferred_output": [{"role": "assistant", "content": good}],
+                    "non_preferred_output": [{"role": "assistant", "content": bad}]})
+    return out
+
+
+def upload(client: Any, name: str, rows: list[Example]) -> str:
+    body = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    return str(client.files.create(file=(f"{name}.jsonl", body), purpose="fine-tune").id)
+
+
+def run_task(client: Any, name: str, n_train: int, n_test: int, base: str, hyperparameters: dict[str, Any],
+             extensions: dict[str, Any], dpo: bool) -> Result:
+    train, test = TASKS[name](n_train, n_test, seed=1)
+    job = client.fine_tuning.jobs.create(
+        model=base, training_file=upload(client, name, train), suffix=name.replace("_", "-"),
+        method={"type": "supervised", "supervised": {"hyperparameters": hyperparameters}},
+        extra_body={"openft": extensions} if extensions else None)
+    job, seconds, steps = wait_job(client, job)
     if job.status != "succeeded" or not job.fine_tuned_model:
-        return Result(name, len(train), 0, seconds, 0, 0, 0, f"{job.status}: {job.error}")
+        return Result(base, name, len(train), 0, seconds, 0, 0, 0, f"{job.status}: {job.error}")
     tuned = job.fine_tuned_model
-    return Result(name, len(train), steps, seconds, score(client, base, test, 0.0),
-                  score(client, tuned, test, 0.0, SHOW_MISSES), score(client, tuned, test, None), job.status)
+    result = Result(base, name, len(train), steps, seconds, score(client, base, test, 0.0),
+                    score(client, tuned, test, 0.0, SHOW_MISSES), score(client, tuned, test, None), job.status)
+    if dpo:
+        job = client.fine_tuning.jobs.create(
+            model=tuned, training_file=upload(client, f"{name}-dpo", preference_pairs(train, seed=2)),
+            suffix=f"{name.replace('_', '-')}-dpo", method={"type": "dpo", "dpo": {"hyperparameters": {}}})
+        job, result.dpo_seconds, _ = wait_job(client, job)
+        if job.status != "succeeded" or not job.fine_tuned_model:
+            result.status = f"dpo {job.status}: {job.error}"
+        else:
+            result.dpo_greedy = score(client, job.fine_tuned_model, test, 0.0)
+    return result
 
 
 def main() -> int:
@@ -254,7 +316,8 @@ def main() -> int:
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--n-train", type=int, default=200)
     parser.add_argument("--n-test", type=int, default=40)
-    parser.add_argument("--model", default="tiny-chat")
+    parser.add_argument("--models", default="tiny-chat-random,tiny-chat", help="base models, side by side")
+    parser.add_argument("--dpo", action="store_true", help="also run DPO on top of each SFT model")
     parser.add_argument("--data-dir", type=Path, help="default: a temporary directory")
     parser.add_argument("--hyperparameters", type=json.loads, default={},
                         help='JSON, e.g. {"n_epochs": 5} (default: all "auto")')
@@ -271,13 +334,18 @@ def main() -> int:
         try:
             wait_ready(f"http://127.0.0.1:{port}")
             client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, timeout=600)
-            print(f"{'task':<12} {'n':>4} {'steps':>5} {'s':>6}  {'base':>5} {'tuned':>5} {'t=1':>5}  status")
+            print(f"{'base model':<17} {'task':<12} {'n':>4} {'steps':>5} {'s':>6}  {'base':>5} {'tuned':>5} "
+                  f"{'t=1':>5} {'dpo':>5} {'dpo s':>5}  status")
             results = []
-            for name in args.tasks.split(","):
-                r = run_task(client, name, args.n_train, args.n_test, args.model, args.hyperparameters, args.openft)
-                results.append(r)
-                print(f"{r.task:<12} {r.n_train:>4} {r.steps:>5} {r.seconds:>6.0f}  {r.base_greedy:>5.0%} "
-                      f"{r.tuned_greedy:>5.0%} {r.tuned_sampled:>5.0%}  {r.status}", flush=True)
+            for model in args.models.split(","):
+                for name in args.tasks.split(","):
+                    r = run_task(client, name, args.n_train, args.n_test, model, args.hyperparameters,
+                                 args.openft, args.dpo)
+                    results.append(r)
+                    dpo = "-" if r.dpo_greedy is None else f"{r.dpo_greedy:.0%}"
+                    print(f"{r.model:<17} {r.task:<12} {r.n_train:>4} {r.steps:>5} {r.seconds:>6.0f}  "
+                          f"{r.base_greedy:>5.0%} {r.tuned_greedy:>5.0%} {r.tuned_sampled:>5.0%} {dpo:>5} "
+                          f"{r.dpo_seconds:>5.0f}  {r.status}", flush=True)
         finally:
             server.terminate()
             server.wait(30)
