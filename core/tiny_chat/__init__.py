@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from core.tiny_chat.shape import (
-    HEADS, HIDDEN, INTERMEDIATE, KV_HEADS, LAYERS, SEED, VOCAB_SIZE, config_dict, n_params,
+    HEADS,
+    HIDDEN,
+    INTERMEDIATE,
+    KV_HEADS,
+    LAYERS,
+    SEED,
+    VOCAB_SIZE,
+    config_dict,
+    n_params,
 )
 
 VERSION = "3"

@@ -39,8 +39,8 @@ def test_builtin_entries(tmp_path: Path) -> None:
 
 def test_memory_estimate_orders_models(tmp_path: Path) -> None:
     """The catalog's shape figures feed placement's estimate (core.memory)."""
-    from core.protocol import Hyperparameters
     from core.memory import estimate_for_job
+    from core.protocol import Hyperparameters
 
     cat = get_catalog(_settings(tmp_path))
     hp = Hyperparameters(n_epochs=1, batch_size=4, learning_rate_multiplier=1.0, learning_rate=1e-4)

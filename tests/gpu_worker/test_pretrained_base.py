@@ -36,7 +36,8 @@ def _rows(frames: list[str], n: int, seed: int) -> list[dict[str, Any]]:
     for _ in range(n):
         dept = rng.choice(sorted(DEPARTMENTS))
         text = rng.choice(frames).format(k=rng.choice(DEPARTMENTS[dept]))
-        rows.append({"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text[0].upper() + text[1:]},
+        rows.append({"messages": [{"role": "system", "content": SYSTEM},
+                                  {"role": "user", "content": text[0].upper() + text[1:]},
                                   {"role": "assistant", "content": json.dumps({"department": dept})}]})
     return rows
 

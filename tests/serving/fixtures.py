@@ -58,7 +58,7 @@ def tiny_dir(tiny_cache: Path) -> Path:
 @pytest.fixture(scope="session")
 def trained(tiny_dir: Path, pytestconfig: pytest.Config) -> dict[str, Path]:
     """Adapter folders by task name (trained deterministically; cached across runs)."""
-    recipe = "".join(inspect.getsource(m) for m in (adapters, tasks, sys.modules[__name__])) + tiny_chat.VERSION
+    recipe = "".join(inspect.getsource(m) for m in (adapters, tasks, sys.modules[__name__])) + tiny_chat.recipe_digest()
     digest = hashlib.sha256(recipe.encode()).hexdigest()[:16]
     root = pytestconfig.cache.mkdir(f"openft-serving-adapters-{digest}")
     for stale in root.parent.glob("openft-serving-adapters-*"):  # earlier recipes
