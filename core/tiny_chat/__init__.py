@@ -35,14 +35,15 @@ from core.tiny_chat.shape import (
     config_dict,
     n_params,
 )
+from core.tiny_chat.tokenizer import CHAT_TEMPLATE
 
 VERSION = "3"
 NAME = "tiny-chat"
 RANDOM_NAME = "tiny-chat-random"
 NAMES = (NAME, RANDOM_NAME)
 
-__all__ = ["HEADS", "HIDDEN", "INTERMEDIATE", "KV_HEADS", "LAYERS", "NAME", "NAMES", "RANDOM_NAME", "SEED",
-           "VERSION", "VOCAB_SIZE", "build", "build_tokenizer_dir", "config_dict", "n_params", "recipe_digest"]
+__all__ = ["CHAT_TEMPLATE", "HEADS", "HIDDEN", "INTERMEDIATE", "KV_HEADS", "LAYERS", "NAME", "NAMES", "RANDOM_NAME",
+           "SEED", "VERSION", "VOCAB_SIZE", "build", "build_tokenizer_dir", "config_dict", "n_params", "recipe_digest"]
 
 
 #: The modules whose code decides the weights (this one and the build cache only move bytes).
