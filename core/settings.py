@@ -35,8 +35,9 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = Field(None, description="base models are fetched here; default data_dir/models")
     catalog_path: Path | None = Field(None, description="JSON file with extra base-model catalog entries")
     base_build_cache: Path = Field(
-        Path("~/.cache/openft"), description="machine-wide cache of base models built locally (the pretrained "
-        "tiny-chat, keyed by its recipe's hash); model caches hard-link from it")
+        default_factory=lambda: Path.home() / ".cache" / "openft", description="machine-wide cache of base "
+        "models built locally (the pretrained tiny-chat, keyed by its recipe's hash); model caches hard-link "
+        "from it; default ~/.cache/openft")
 
     # --- API ----------------------------------------------------------------------------
     host: str = "127.0.0.1"

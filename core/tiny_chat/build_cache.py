@@ -31,6 +31,8 @@ def entry_name() -> str:
 def ensure_built(root: Path) -> Path:
     """The directory of the pretrained model under ``root``, built first if it is not there."""
     root = Path(root).expanduser()
+    if not root.is_absolute():  # a relative cache would be rebuilt in every working directory
+        raise ValueError(f"the base build cache must be an absolute path, not {root}")
     target = root / entry_name()
     if (target / WEIGHTS).is_file():
         return target
