@@ -19,7 +19,7 @@ from typing import Any, Final, Literal
 
 from core.messages import content_text, template_messages
 
-Method = Literal["supervised", "dpo"]
+Method = Literal["supervised", "dpo", "reinforcement"]
 
 _KEYS: Final[dict[str, frozenset[str]]] = {
     "system": frozenset({"role", "content", "name"}),
@@ -346,6 +346,34 @@ def _check_preference(obj: dict[str, Any], render: bool) -> Example:
     )
 
 
+def _check_reinforcement(obj: dict[str, Any], render: bool) -> Example:
+    """A reinforcement prompt: ``messages`` ending in a user or developer turn (the model answers it);
+    other keys are the grader's ``item.*``. A developer message is checked and rendered as a system one."""
+    if "messages" not in obj and any(k in obj for k in _PREFERENCE_KEYS):
+        raise FormatError(
+            "wrong_format_for_method",
+            "this is a preference (DPO) example, but the job's method is reinforcement, which needs "
+            "'messages' ending in a user or developer turn (plus the fields its grader reads)",
+        )
+    messages = obj.get("messages")
+    if isinstance(messages, list):
+        messages = [{**m, "role": "system"} if isinstance(m, dict) and m.get("role") == "developer" else m
+                    for m in messages]
+    ctx, tools = _tools_context(obj)
+    _check_messages("messages", messages, ctx)
+    assert isinstance(messages, list)
+    last = obj["messages"][-1].get("role")
+    if last not in ("user", "developer"):
+        raise FormatError(
+            "invalid_last_message",
+            f"the last message is a {last} message; a reinforcement example ends with a user or developer "
+            "message, which the model answers during training",
+        )
+    if not render:
+        return Example(())
+    return Example((Conversation(template_messages(messages), tools),))
+
+
 def check_example(obj: Any, method: Method, render: bool = True) -> Example:
     """Check one parsed line against the format ``method`` trains on; raise :class:`FormatError`.
 
@@ -353,6 +381,8 @@ def check_example(obj: Any, method: Method, render: bool = True) -> Example:
     """
     if not isinstance(obj, dict):
         raise FormatError("invalid_line", f"expected a JSON object, got {_kind(obj)}")
+    if method == "reinforcement":
+        return _check_reinforcement(obj, render)
     has_messages = "messages" in obj
     looks_preference = any(k in obj for k in _PREFERENCE_KEYS)
     if method == "supervised":

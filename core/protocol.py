@@ -77,6 +77,8 @@ class Hyperparameters(BaseModel):
     learning_rate_multiplier: float
     learning_rate: float
     beta: float | None = None
+    reinforcement: dict[str, Any] | None = Field(
+        None, description="reinforcement only: compute_multiplier, eval_interval, eval_samples, reasoning_effort")
 
 
 class Extensions(BaseModel):
@@ -108,7 +110,8 @@ class JobSpec(BaseModel):
     job_id: str
     attempt: int = 1
     project_id: str
-    method: Literal["supervised", "dpo"]
+    method: Literal["supervised", "dpo", "reinforcement"]
+    grader: dict[str, Any] | None = Field(None, description="the reinforcement method's grader (OpenAI's JSON)")
     base_model: BaseModelSpec
     parent_model: ParentModelSpec | None = None
     training_file: str

@@ -15,7 +15,7 @@ names the line and the rule; every code is listed in docs/validation-errors.md.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -140,16 +140,20 @@ def validate_stream(
     max_length: int | None = None,
     model_name: str | None = None,
     max_line_bytes: int = MAX_LINE_BYTES,
+    check_line: Callable[[dict[str, Any]], None] | None = None,
 ) -> ValidationResult:
     """Validate a JSONL byte stream for a job of method ``kind``; raise :class:`DataValidationError`.
+
+    ``check_line`` is a further rule for each valid example (the fields a reinforcement grader
+    reads); the :class:`FormatError` it raises is reported with the line number.
 
     ``param`` names the file in errors (``training_file`` needs 10 examples, ``validation_file``
     1). With a ``counter``, token figures are filled in; examples over ``max_length`` (default:
     the counter's ``max_length`` attribute) are counted as truncated. ``model_name`` only words
     template errors. Blocking and CPU-bound: run it in a thread.
     """
-    if kind not in ("supervised", "dpo"):
-        raise ValueError(f"kind must be 'supervised' or 'dpo', not {kind!r}")
+    if kind not in ("supervised", "dpo", "reinforcement"):
+        raise ValueError(f"kind must be 'supervised', 'dpo' or 'reinforcement', not {kind!r}")
     if param not in MIN_EXAMPLES:
         raise ValueError(f"param must be 'training_file' or 'validation_file', not {param!r}")
     sha = hashlib.sha256()
@@ -174,6 +178,8 @@ def validate_stream(
         for record in iter_records(hashed(), max_line_bytes):
             try:
                 example = check_example(record.value, kind, render=stats is not None)
+                if check_line is not None:
+                    check_line(record.value)
             except FormatError as exc:
                 raise DataValidationError(exc.code, param, f"Line {record.line}: {exc.detail}", record.line) from None
             n_examples += 1

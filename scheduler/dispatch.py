@@ -29,6 +29,7 @@ def build_spec(session: Session, settings: Settings, job: Job) -> protocol.JobSp
         attempt=job.attempts,
         project_id=job.project_id,
         method=job.method["type"],
+        grader=job.method.get("reinforcement", {}).get("grader"),
         base_model=entry.spec(),
         parent_model=parent,
         training_file=job.training_file,

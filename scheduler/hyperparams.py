@@ -19,6 +19,10 @@ the job echoes, every hyperparameter present and ``"auto"`` where none was given
   than SFT's at the same rate (on tiny-chat, DPO at SFT's rate collapses generation while 1/5
   of it learns). The learning rate is the base model's catalog rate times the multiplier.
 - ``beta`` (DPO): 0.1, TRL's and the DPO paper's default.
+- reinforcement: ``n_epochs`` and ``batch_size`` follow OpenAI's policy (not the base's: the
+  run starts from a model that already answers), multiplier 1.0; its own hyperparameters
+  (``compute_multiplier``, ``eval_interval``, ``eval_samples``, ``reasoning_effort``) are
+  checked and resolved in :mod:`scheduler.reinforcement`.
 """
 
 from __future__ import annotations
@@ -30,10 +34,12 @@ from typing import Any, Final, Protocol
 from core.catalog import AutoPolicy
 from core.protocol import Hyperparameters
 
-METHODS: Final = ("supervised", "dpo")
+METHODS: Final = ("supervised", "dpo", "reinforcement")
 KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     "supervised": ("batch_size", "learning_rate_multiplier", "n_epochs"),
     "dpo": ("batch_size", "learning_rate_multiplier", "n_epochs", "beta"),
+    "reinforcement": ("batch_size", "compute_multiplier", "eval_interval", "eval_samples",
+                      "learning_rate_multiplier", "n_epochs", "reasoning_effort"),
 }
 LEGACY_KEYS: Final = KEYS["supervised"]
 
@@ -41,7 +47,7 @@ MIN_BATCH_SIZE, MAX_BATCH_SIZE = 1, 256
 MIN_EPOCHS, MAX_EPOCHS = 1, 50
 MAX_BETA: Final = 2.0
 
-AUTO_LR_MULTIPLIER: Final[Mapping[str, float]] = {"supervised": 1.0, "dpo": 0.2}
+AUTO_LR_MULTIPLIER: Final[Mapping[str, float]] = {"supervised": 1.0, "dpo": 0.2, "reinforcement": 1.0}
 AUTO_BETA: Final = 0.1
 # OpenAI's n_epochs heuristic (openai-cookbook Chat_finetuning_data_prep.ipynb); its example
 # bounds and the most epochs are the policy's (AutoPolicy's defaults are OpenAI's numbers)
@@ -113,6 +119,10 @@ def _check_hyperparameters(kind: str, values: Any, prefix: str) -> dict[str, Any
     }
     if kind == "dpo":
         out["beta"] = _positive(values.get("beta"), "beta", f"{prefix}[beta]", MAX_BETA)
+    if kind == "reinforcement":
+        from scheduler import reinforcement
+
+        out.update(reinforcement.check_hyperparameters(values, prefix))
     return out
 
 
@@ -142,20 +152,16 @@ def validate_method(method: Mapping[str, Any] | None, legacy_hyperparameters: Ma
     if kind is None:
         raise HyperparameterError("Missing required parameter: 'method[type]'.", "method[type]",
                                   code="missing_required_parameter")
-    if kind == "reinforcement":
-        raise HyperparameterError(
-            "Reinforcement fine-tuning is not supported by openft; use method type 'supervised' or 'dpo'.",
-            "method[type]", code="unsupported_method",
-        )
     if kind not in METHODS:
         raise HyperparameterError(
-            f"Invalid value for method[type]: expected 'supervised' or 'dpo', got {kind!r}.", "method[type]"
+            f"Invalid value for method[type]: expected 'supervised', 'dpo' or 'reinforcement', got {kind!r}.",
+            "method[type]",
         )
     for key, value in method.items():
         if key == "type" or value is None:
             continue
         if key != kind:
-            known = key in (*METHODS, "reinforcement")
+            known = key in METHODS
             what = f"does not go with type {kind!r}" if known else "is not a method field"
             raise HyperparameterError(f"method[{key}] {what}.", f"method[{key}]")
     body = method.get(kind)
@@ -164,7 +170,7 @@ def validate_method(method: Mapping[str, Any] | None, legacy_hyperparameters: Ma
     if not isinstance(body, Mapping):
         raise HyperparameterError(f"Invalid value for method[{kind}]: expected an object.", f"method[{kind}]")
     for key in body:
-        if key != "hyperparameters":
+        if key != "hyperparameters" and not (kind == "reinforcement" and key == "grader"):
             param = f"method[{kind}][{key}]"
             raise HyperparameterError(f"Unrecognized parameter {param}.", param)
     own = body.get("hyperparameters")
@@ -177,6 +183,12 @@ def validate_method(method: Mapping[str, Any] | None, legacy_hyperparameters: Ma
         values = _check_hyperparameters(kind, own, f"method[{kind}][hyperparameters]")
     else:
         values = _check_hyperparameters(kind, legacy, "hyperparameters")
+    if kind == "reinforcement":
+        if body.get("grader") is None:
+            raise HyperparameterError("Missing required parameter: 'method[reinforcement][grader]'.",
+                                      "method[reinforcement][grader]", code="missing_required_parameter")
+        return {"type": kind, kind: {"grader": dict(body["grader"]) if isinstance(body["grader"], Mapping)
+                                     else body["grader"], "hyperparameters": values}}
     return {"type": kind, kind: {"hyperparameters": values}}
 
 
@@ -207,7 +219,7 @@ def total_steps(n_examples: int, batch_size: int, n_epochs: int) -> int:
     return -(-n_examples // batch_size) * n_epochs
 
 
-def resolve(method: Mapping[str, Any], n_examples: int, base: _BaseModelDefaults,
+def resolve(method: Mapping[str, Any], n_examples: int, base: _BaseModelDefaults, n_valid: int | None = None,
             ) -> tuple[dict[str, Any], Hyperparameters]:
     """Replace every ``"auto"`` of a normalized ``method`` with a number.
 
@@ -222,8 +234,10 @@ def resolve(method: Mapping[str, Any], n_examples: int, base: _BaseModelDefaults
         value = values.get(key, "auto")
         return auto if value in (None, "auto") else value
 
-    n_epochs = int(pick("n_epochs", auto_n_epochs(n_examples, base.auto)))
-    batch_size = int(pick("batch_size", auto_batch_size(n_examples, base.auto)))
+    # reinforcement starts from a policy that already answers: OpenAI's defaults, not the base's
+    policy = OPENAI_POLICY if kind == "reinforcement" else base.auto
+    n_epochs = int(pick("n_epochs", auto_n_epochs(n_examples, policy)))
+    batch_size = int(pick("batch_size", auto_batch_size(n_examples, policy)))
     multiplier = float(pick("learning_rate_multiplier", AUTO_LR_MULTIPLIER[kind]))
     resolved: dict[str, Any] = {
         "batch_size": batch_size, "learning_rate_multiplier": multiplier, "n_epochs": n_epochs,
@@ -234,4 +248,12 @@ def resolve(method: Mapping[str, Any], n_examples: int, base: _BaseModelDefaults
         resolved["beta"] = beta
     hp = Hyperparameters(n_epochs=n_epochs, batch_size=batch_size, learning_rate_multiplier=multiplier,
                          learning_rate=base.learning_rate * multiplier, beta=beta)
+    if kind == "reinforcement":
+        from scheduler import reinforcement
+
+        extra = reinforcement.resolve(values, n_examples=n_examples, n_valid=n_valid, batch_size=batch_size,
+                                      n_epochs=n_epochs)
+        resolved.update(extra)
+        hp = hp.model_copy(update={"reinforcement": extra})
+        return {"type": kind, kind: {"grader": method[kind]["grader"], "hyperparameters": resolved}}, hp
     return {"type": kind, kind: {"hyperparameters": resolved}}, hp

@@ -23,6 +23,7 @@ from core.validation import DataValidationError, ValidationResult, validate_stre
 from scheduler import events
 from scheduler.hyperparams import job_hyperparameters, resolve, total_steps
 from scheduler.jobs import change_status, fail_job, load_job
+from scheduler.reinforcement import line_checker
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ def validate_job(settings: Settings, engine: Engine, store: Store, job_id: str) 
         if job is None or job.status != "validating_files":
             return
         kind = job.method.get("type", "supervised")
+        check_line = line_checker(job.method["reinforcement"]["grader"]) if kind == "reinforcement" else None
         training_file, validation_file, base_name = job.training_file, job.validation_file, job.base_model
 
     base = get_catalog(settings).get(base_name)
@@ -55,7 +57,7 @@ def validate_job(settings: Settings, engine: Engine, store: Store, job_id: str) 
                                           "the job could read it; upload it again and create a new job") from None
             results[param] = validate_stream(
                 chunks, kind=kind, param=param, counter=counter, max_length=base.max_length,
-                model_name=base_name,
+                model_name=base_name, check_line=check_line,
             )
     except DataValidationError as exc:
         failure = exc
@@ -69,7 +71,8 @@ def validate_job(settings: Settings, engine: Engine, store: Store, job_id: str) 
             return
         assert base is not None
         train = results["training_file"]
-        method, hp = resolve(job.method, train.n_examples, base)
+        valid = results.get("validation_file")
+        method, hp = resolve(job.method, train.n_examples, base, valid.n_examples if valid else None)
         job.method = method
         job.hyperparameters = job_hyperparameters(method)
         job.plan = make_plan(job, results, hp)

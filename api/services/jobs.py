@@ -24,7 +24,7 @@ from core.catalog import get_catalog
 from core.protocol import Extensions
 from core.settings import Settings
 from core.tables import Checkpoint, Job, JobEvent, Model
-from scheduler import events
+from scheduler import events, reinforcement
 from scheduler.hyperparams import HyperparameterError, job_hyperparameters, validate_method
 from scheduler.jobs import change_status, load_job
 from scheduler.transitions import IllegalTransition
@@ -38,6 +38,7 @@ def create_job(session: Session, settings: Settings, project_id: str, req: JobCr
         _check_file(session, project_id, req.validation_file, "validation_file")
     try:
         method = validate_method(req.method, req.hyperparameters)
+        method = reinforcement.check_grader(method, settings, req.validation_file)
     except HyperparameterError as exc:
         raise InvalidRequest(exc.message, param=exc.param, code=exc.code) from exc
     eval_hook = take_job_option(session, project_id, req.openft)  # openft.eval_id (api.services.evals_finetune)

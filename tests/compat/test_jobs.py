@@ -143,7 +143,7 @@ def test_other_projects_file_is_unknown(client: openai.OpenAI, other_client: ope
         ({"hyperparameters": {"n_epochs": 0}}, "n_epochs"),
         ({"metadata": {f"k{i}": "v" for i in range(17)}}, "metadata"),
         ({"model": "no-such-model"}, "model"),
-        ({"method": {"type": "reinforcement"}}, "method[type]"),
+        ({"method": {"type": "reinforcement"}}, "method[reinforcement][grader]"),
         ({"extra_body": {"openft": {"no_such_field": 1}}}, "openft[no_such_field]"),
         ({"extra_body": {"openft": {"quantization": "8bit"}}}, "openft[quantization]"),
         ({"extra_body": {"openft": {"lora_rank": 0}}}, "openft[lora_rank]"),

@@ -155,6 +155,6 @@ def test_result_to_dict_is_json_ready() -> None:
 
 def test_programming_errors_are_not_data_errors() -> None:
     with pytest.raises(ValueError, match="kind must be"):
-        validate_stream([b""], kind="reinforcement")  # type: ignore[arg-type]
+        validate_stream([b""], kind="rlhf")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="param must be"):
         validate_stream([b""], param="test_file")

@@ -105,7 +105,8 @@ def test_range_messages_say_what_is_expected() -> None:
 @pytest.mark.parametrize(
     ("method", "param", "code"),
     [
-        ({"type": "reinforcement", "reinforcement": {"grader": {}}}, "method[type]", "unsupported_method"),
+        ({"type": "reinforcement", "reinforcement": {}}, "method[reinforcement][grader]",
+         "missing_required_parameter"),
         ({"type": "rlhf"}, "method[type]", "invalid_value"),
         ({"supervised": {}}, "method[type]", "missing_required_parameter"),
         ({"type": "supervised", "dpo": {"hyperparameters": {"beta": 0.1}}}, "method[dpo]", "invalid_value"),
@@ -118,11 +119,6 @@ def test_malformed_methods(method: dict[str, Any], param: str, code: str) -> Non
     with pytest.raises(HyperparameterError) as info:
         validate_method(method)
     assert (info.value.param, info.value.code) == (param, code)
-
-
-def test_reinforcement_message_is_clear() -> None:
-    with pytest.raises(HyperparameterError, match="Reinforcement fine-tuning is not supported by openft"):
-        validate_method({"type": "reinforcement"})
 
 
 def test_unknown_legacy_key_is_refused() -> None:
