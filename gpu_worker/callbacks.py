@@ -55,6 +55,8 @@ class Reporter:
 
 
 RESULT_COLUMNS = ("step", "train_loss", "train_accuracy", "valid_loss", "valid_mean_token_accuracy")
+REWARD_COLUMNS = ("step", "train_reward_mean", "valid_reward_mean", "full_valid_reward_mean", "mean_output_tokens",
+                  "grader_errors")
 
 
 class ReportCallback(TrainerCallback):
@@ -152,12 +154,13 @@ class ReportCallback(TrainerCallback):
 
 
 def results_csv(history: list[dict[str, Any]]) -> str:
-    """The results file: ``step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy``,
-    empty cells where a value was not measured at that step."""
-    lines = [",".join(RESULT_COLUMNS)]
+    """The results file: ``step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy``
+    (reinforcement: :data:`REWARD_COLUMNS`), empty cells where a value was not measured at that step."""
+    columns = REWARD_COLUMNS if any("train_reward_mean" in row for row in history) else RESULT_COLUMNS
+    lines = [",".join(columns)]
     for row in sorted(history, key=lambda r: r["step"]):
         cells = []
-        for col in RESULT_COLUMNS:
+        for col in columns:
             value = row.get(col)
             cells.append("" if value is None else (str(int(value)) if col == "step" else f"{value:.6g}"))
         lines.append(",".join(cells))

@@ -12,7 +12,7 @@ published). An out-of-memory error fails the attempt with code ``out_of_memory``
 figures in ``data`` (``micro_batch_size`` among them): the worker retries once with half the
 micro-batch from the latest checkpoint (gpu_worker.oom_retry).
 
-Failure codes: ``out_of_memory``, ``model_unavailable``, ``invalid_training_data``,
+Failure codes: ``out_of_memory``, ``model_unavailable``, ``invalid_training_data``, ``grader_error``,
 ``invalid_extensions``, ``store_error``, ``internal_error``.
 """
 
@@ -34,6 +34,7 @@ from gpu_worker.callbacks import Reporter
 from gpu_worker.config import ConfigError
 from gpu_worker.data import DataError
 from gpu_worker.job import Job, Trained, prepare
+from gpu_worker.rewards import GraderFailure
 
 
 class OutOfMemory(Exception):
@@ -49,6 +50,10 @@ def _trainer_main(job: Job) -> Any:
         from gpu_worker import dpo
 
         return dpo.main
+    if job.spec.method == "reinforcement":
+        from gpu_worker import grpo
+
+        return grpo.main
     from gpu_worker import sft
 
     return sft.main
@@ -116,6 +121,8 @@ def run(spec: JobSpec, settings: Settings, reporter: Reporter) -> int:
         return _fail(reporter, "model_unavailable", str(exc))
     except (DataError, KeyError) as exc:
         return _fail(reporter, "invalid_training_data", f"Training data could not be used: {exc}")
+    except GraderFailure as exc:
+        return _fail(reporter, "grader_error", str(exc))
     except ConfigError as exc:
         return _fail(reporter, "invalid_extensions", str(exc))
     except StoreError as exc:

@@ -3,12 +3,9 @@
 Checked when a job is created (:func:`check_hyperparameters`, :func:`check_grader`) and resolved
 once its files are validated (:func:`resolve`). How the numbers drive GRPO (gpu_worker.grpo):
 
-- ``compute_multiplier`` (``auto`` = 1.0; OpenAI's range 1e-5 < x <= 10) scales the exploration
-  per prompt: ``num_generations = clamp(round(4 * compute_multiplier), 2, 64)`` completions are
-  sampled for every prompt and ranked against each other (GRPO's group).
-- ``reasoning_effort`` (``default`` | ``low`` | ``medium`` | ``high``) is the generation budget:
-  at most 64 / 128 / 256 / 512 new tokens per completion (``default`` = ``low``'s budget doubled:
-  128), never more than the base model's max length leaves after the prompt.
+- ``compute_multiplier`` (``auto`` = 1.0; OpenAI's range 1e-5 < x <= 10) and
+  ``reasoning_effort`` map to completions per prompt and new tokens per completion
+  (:mod:`core.rft`).
 - ``eval_interval`` (``auto``: about 10 evaluations per job when there is a validation file, none
   otherwise) and ``eval_samples`` (``auto``: up to 16 validation examples, one completion each)
   give ``valid_reward_mean``; the whole validation file is graded at the end.
@@ -21,14 +18,13 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from core.formats import FormatError
+from core.rft import EFFORTS
 from core.graders import GraderSpecError, TemplateVariableError, parse_grader, wire
 from core.graders.templates import resolve as resolve_variable
 from core.graders.templates import variables
 from core.graders.spec import LabelModel, Multi, ScoreModel
 from core.settings import Settings
 
-EFFORTS: Final = ("default", "low", "medium", "high")
-MAX_NEW_TOKENS: Final[Mapping[str, int]] = {"low": 64, "default": 128, "medium": 256, "high": 512}
 MAX_COMPUTE_MULTIPLIER: Final = 10.0
 MAX_EVAL: Final = 1_000_000
 AUTO_EVAL_SAMPLES: Final = 16
@@ -129,16 +125,6 @@ def resolve(values: Mapping[str, Any], *, n_examples: int, n_valid: int | None, 
         "eval_samples": int(pick("eval_samples", min(n_valid, AUTO_EVAL_SAMPLES) if n_valid else 0)),
         "reasoning_effort": effort,
     }
-
-
-def num_generations(compute_multiplier: float) -> int:
-    """Completions sampled per prompt (GRPO's group) for ``compute_multiplier``."""
-    return max(2, min(64, round(4 * compute_multiplier)))
-
-
-def max_new_tokens(reasoning_effort: str, max_length: int) -> int:
-    """The generation budget for ``reasoning_effort`` within a base model's ``max_length``."""
-    return max(1, min(MAX_NEW_TOKENS.get(reasoning_effort, MAX_NEW_TOKENS["default"]), max_length // 2))
 
 
 def item_variables(spec: Any) -> list[str]:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from core.settings import Settings
 from core.store import Store
 
-pytestmark = pytest.mark.no_worker
+pytestmark = [pytest.mark.no_worker, pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)]
 
 GRADER = {"type": "string_check", "name": "exact", "input": "{{sample.output_text}}",
           "reference": "{{item.answer}}", "operation": "eq"}
