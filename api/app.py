@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 
 from api.body import BodyTracker
+from api.console import install_console
 from api.errors import install_error_handlers
 from api.metrics import install_metrics
 from api.request_id import RequestIdMiddleware
@@ -108,6 +109,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)  # outermost: every response gets the id
     for router, prefix in ROUTERS:
         app.include_router(router, prefix=prefix)
+    install_console(app)
     return app
 
 

@@ -1,0 +1,94 @@
+// The console's shell: sign-in, the hash router, live polling per view, and clear error messages.
+import { api, ApiError, session } from "./api.js";
+import { h } from "./dom.js";
+import { jobsPage } from "./jobs.js";
+import { jobPage } from "./job.js";
+import { newJobPage } from "./newjob.js";
+import { playgroundPage } from "./playground.js";
+import { filesPage, modelsPage } from "./files.js";
+import { evalsPage } from "./evals.js";
+
+const ROUTES = [
+  [/^\/jobs$/, jobsPage], [/^\/jobs\/([^/]+)$/, jobPage], [/^\/new$/, newJobPage],
+  [/^\/playground$/, playgroundPage], [/^\/files$/, filesPage], [/^\/models$/, modelsPage],
+  [/^\/evals$/, evalsPage], [/^\/evals\/([^/]+)$/, evalsPage],
+];
+
+const main = document.getElementById("main");
+const message = document.getElementById("message");
+let view = null; // {controller, timers}
+
+/** Show an error as a sentence a user can act on (401, 404 and network errors included). */
+export function showError(err) {
+  if (err?.name === "AbortError") return;
+  let text = err?.message || String(err);
+  if (err instanceof ApiError) {
+    if (err.status === 401) {
+      text = `Your API key was refused (401): ${err.message} Sign in again with a valid key.`;
+      session.signOut();
+      render();
+    } else if (err.status === 404) text = `Not found (404): ${err.message}`;
+    else if (err.status) text = `Request failed (${err.status}): ${err.message}`;
+  }
+  message.textContent = text;
+}
+
+export const clearError = () => { message.textContent = ""; };
+
+/** Run ``fn`` now and every ``ms`` while the current view is shown; errors go to the banner. */
+export function poll(fn, ms = 2000) {
+  const mine = view;
+  const tick = async () => {
+    if (view !== mine) return;
+    try { await fn(mine.controller.signal); } catch (err) { showError(err); }
+    if (view === mine && !document.hidden) mine.timers.push(setTimeout(tick, ms));
+    else if (view === mine) document.addEventListener("visibilitychange", tick, { once: true });
+  };
+  return tick();
+}
+
+function signInForm() {
+  const input = h("input", { id: "key", type: "password", name: "key", autocomplete: "off", required: true });
+  return h("section", { "aria-labelledby": "signin-title" },
+    h("h1", { id: "signin-title" }, "Sign in"),
+    h("form", { onsubmit: async (e) => {
+      e.preventDefault();
+      session.signIn(input.value.trim());
+      try {
+        await api("/models?limit=1");
+        clearError();
+        location.hash = "#/jobs";
+        render();
+      } catch (err) { showError(err); }
+    } },
+      h("label", { for: "key" }, "API key"), input,
+      h("p", { class: "muted" }, "The key stays in this browser tab only (sessionStorage)."),
+      h("div", {}, h("button", { type: "submit" }, "Sign in"))));
+}
+
+async function render() {
+  if (view) { view.controller.abort(); view.timers.forEach(clearTimeout); }
+  view = { controller: new AbortController(), timers: [] };
+  const signedIn = Boolean(session.key());
+  document.getElementById("nav").hidden = !signedIn;
+  main.replaceChildren();
+  if (!signedIn) { main.append(signInForm()); return; }
+  const path = location.hash.replace(/^#/, "") || "/jobs";
+  for (const a of document.querySelectorAll("nav a")) {
+    if (path.startsWith(a.getAttribute("href").slice(1))) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  for (const [re, page] of ROUTES) {
+    const m = path.match(re);
+    if (m) {
+      try { await page(main, ...m.slice(1).map(decodeURIComponent)); } catch (err) { showError(err); }
+      return;
+    }
+  }
+  main.append(h("h1", {}, "Page not found"));
+  showError(new ApiError(404, `the console has no page ${path}. Use the menu above.`));
+}
+
+document.getElementById("signout").addEventListener("click", () => { session.signOut(); clearError(); render(); });
+window.addEventListener("hashchange", () => { clearError(); render(); });
+render();
