@@ -24,7 +24,9 @@ from api.request_id import RequestIdMiddleware
 from api.routers import (
     admin_audit,
     admin_keys,
+    admin_limits,
     admin_projects,
+    admin_usage,
     chat,
     completions,
     evals,
@@ -58,6 +60,8 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (admin_projects.router, "/v1"),
     (admin_keys.router, "/v1"),
     (admin_audit.router, "/v1"),
+    (admin_limits.router, "/v1"),
+    (admin_usage.router, "/v1"),
 ]
 
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]

@@ -63,6 +63,19 @@ class Settings(BaseSettings):
         60.0, description="an eval run whose API process has not stamped its claim for this long is taken over")
     eval_max_items: int = Field(10_000, description="most data source items one eval run may have")
 
+    # --- limits, usage and prices (admin API) ------------------------------------------------
+    rate_limit_requests_per_minute: int = Field(
+        10_000, description="chat/completions requests per minute per project and model, unless the admin "
+        "API sets the model's own limit")
+    rate_limit_tokens_per_minute: int = Field(
+        10_000_000, description="chat/completions tokens (prompt + completion) per minute per project and model, "
+        "unless the admin API sets the model's own limit")
+    price_per_1m_input_tokens: float = Field(0.0, description="cost of 1M prompt tokens served (usage/costs)")
+    price_per_1m_output_tokens: float = Field(0.0, description="cost of 1M completion tokens served")
+    price_per_1m_trained_tokens: float = Field(0.0, description="cost of 1M fine-tuning trained tokens")
+    price_per_gpu_hour: float = Field(0.0, description="cost of one device-hour of fine-tuning")
+    price_currency: str = Field("usd", description="currency of the prices above")
+
     # --- scheduler ----------------------------------------------------------------------
     scheduler_tick_seconds: float = 0.5
     worker_lease_seconds: float = Field(15.0, description="a worker silent this long loses its jobs")

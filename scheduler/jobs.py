@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from core.tables import Job, now
-from scheduler import events
+from scheduler import events, usage
 from scheduler.events import Level
 from scheduler.transitions import TERMINAL, check_transition
 
@@ -30,6 +30,7 @@ def change_status(
     (``action`` words the refusal: "Cannot {action} a job with status X"); nothing is written then.
     """
     check_transition(job.status, new, action)
+    usage.on_status_change(session, job, new)
     job.status = new
     if new == "queued":
         job.queued_at = time.time()

@@ -129,8 +129,13 @@ def place(
     queued: Sequence[JobRequirement],
     workers: Sequence[WorkerCapacity],
     running_by_project: Mapping[str, int] | None = None,
+    max_running: Mapping[str, int] | None = None,
 ) -> list[Assignment]:
-    """Assign queued jobs to worker devices (see the module docstring for the policy)."""
+    """Assign queued jobs to worker devices (see the module docstring for the policy).
+
+    ``max_running``: a project's quota of jobs running at once; its jobs beyond it wait.
+    """
+    caps = max_running or {}
     free = {(w.worker_id, d.index): d.memory_free for w in workers for d in w.devices}
     slots = {w.worker_id: w.slots for w in workers}
     running: Counter[str] = Counter(running_by_project or {})
@@ -139,6 +144,8 @@ def place(
     while pending and any(n > 0 for n in slots.values()):
         pending.sort(key=lambda j: (-j.priority, running[j.project_id], j.order, j.job_id))
         job = pending.pop(0)
+        if job.project_id in caps and running[job.project_id] >= caps[job.project_id]:
+            continue  # running counts only grow during a call: it waits for a later tick
         choice = _best_device(job, workers, free, slots)
         if choice is None:
             # free memory and slots only shrink during a call: this job cannot fit later either

@@ -23,7 +23,7 @@ from core.protocol import Report, WorkerInfo
 from core.settings import Settings
 from core.store import Store
 from core.tables import Job, Worker
-from scheduler import events
+from scheduler import events, quotas
 from scheduler.dispatch import prepare_dispatch
 from scheduler.jobs import change_status, fail_job, load_job
 from scheduler.placement import JobRequirement, WorkerCapacity, place, unplaceable_reason
@@ -50,6 +50,7 @@ class Scheduler:
     def __init__(self, settings: Settings, engine: Engine, store: Store, bus: Bus) -> None:
         self.settings, self.engine, self.store, self.bus = settings, engine, store, bus
         self._validating: set[str] = set()
+        self._held: dict[str, str] = {}  # job id -> the quota reason last announced in its events
         self.started_at = time.time()
 
     def __repr__(self) -> str:
@@ -200,6 +201,19 @@ class Scheduler:
         else:  # dispatched, never started: it stays queued
             events.add_event(session, job.id, message, level="warn")
 
+    def _explain_holds(self, session: Session, queued: dict[str, Job], placed: set[str],
+                       running: dict[str, int], limits: quotas.Quotas) -> None:
+        """An event on each job a quota holds back, once per reason (not on every tick)."""
+        for job in queued.values():
+            pid = job.project_id
+            if job.id in placed or not limits.holds(pid, running.get(pid, 0)):
+                self._held.pop(job.id, None)
+                continue
+            reason = limits.reasons[pid]
+            if self._held.get(job.id) != reason:
+                self._held[job.id] = reason
+                events.add_event(session, job.id, reason, data={"quota_hold": True})
+
     def _place(self, session: Session, workers: list[WorkerInfo], result: TickResult) -> None:
         queued = session.exec(
             select(Job).where(Job.status == "queued", col(Job.worker_id).is_(None))
@@ -221,7 +235,11 @@ class Scheduler:
                 if reason is not None:
                     fail_job(session, by_id.pop(req.job_id), "insufficient_resources", reason)
         requirements = [r for r in requirements if r.job_id in by_id]
-        for assignment in place(requirements, capacities, running_by_project):
+        limits = quotas.for_projects(session, (r.project_id for r in requirements), running_by_project)
+        assignments = place([r for r in requirements if r.project_id not in limits.blocked], capacities,
+                            running_by_project, limits.max_running)
+        self._explain_holds(session, by_id, {a.job_id for a in assignments}, running_by_project, limits)
+        for assignment in assignments:
             job = by_id[assignment.job_id]
             prepare_dispatch(session, self.settings, self.store, job, assignment.worker_id)
             # a pause or cancel request of an earlier attempt must not reach the new one

@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from api.deps import ProjectDep, StateDep
+from api.deps import CallerDep, ProjectDep, StateDep
 from api.inference.server import ModelServerDep
 from api.schemas.chat import ChatCompletion, ChatCompletionRequest
-from api.services import chat
+from api.services import chat, usage
 
 router = APIRouter(tags=["chat"])
 
@@ -29,11 +29,15 @@ def completion_response(result: dict[str, Any] | AsyncIterator[bytes]) -> Respon
 
 @router.post("/chat/completions", response_model=ChatCompletion, responses=STREAMS)
 async def create_chat_completion(
-    body: ChatCompletionRequest, state: StateDep, project: ProjectDep, server: ModelServerDep
+    body: ChatCompletionRequest, state: StateDep, project: ProjectDep, server: ModelServerDep, caller: CallerDep
 ) -> Response:
     """A ``chat.completion``, or with ``stream: true`` server-sent ``chat.completion.chunk`` events.
 
     200; 400 bad parameter or prompt over the context (``context_length_exceeded``); 401;
-    404 ``model_not_found`` (also another project's model); 503 serving backend unreachable.
+    404 ``model_not_found`` (also another project's model); 429 ``rate_limit_exceeded``; 503
+    serving backend unreachable.
     """
-    return completion_response(await chat.create(state, server, project, body))
+    meter = await usage.admit(state, caller, body.model)
+    response = completion_response(await chat.create(state, server, project, body, meter.on_usage))
+    response.headers.update(meter.admission.headers)
+    return response

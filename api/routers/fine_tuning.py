@@ -18,7 +18,7 @@ from api.schemas.jobs import (
     event_object,
     job_object,
 )
-from api.services import audit, jobs
+from api.services import audit, jobs, rate_limits
 
 router = APIRouter(prefix="/fine_tuning/jobs", tags=["fine_tuning"])
 
@@ -28,7 +28,9 @@ _METADATA_KEY = re.compile(r"^metadata\[(.+)\]$")
 @router.post("", response_model=FineTuningJob)
 def create_job(body: JobCreate, session: SessionDep, settings: SettingsDep, project: ProjectDep,
                caller: CallerDep) -> dict[str, Any]:
-    """Create a job (200, status ``validating_files``); 400 for an unknown model, file or bad value."""
+    """Create a job (200, status ``validating_files``); 400 for an unknown model, file or bad value;
+    429 ``quota_exceeded`` when the project has its quota of waiting jobs."""
+    rate_limits.check_job_quota(session, project)
     job = jobs.create_job(session, settings, project, body)
     audit.record(session, caller.key_id, "fine_tuning.job.created", project,
                  {"id": job.id, "data": {"model": job.model, "training_file": job.training_file}})

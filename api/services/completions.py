@@ -23,9 +23,11 @@ from api.schemas.chat import Usage
 from api.schemas.completions import Completion, CompletionChoice, CompletionRequest
 from api.services.sampling import (
     Result,
+    UsageHook,
     check_vocabulary,
     framed,
     preparing,
+    report_usage,
     resolve_or_proxy,
     sampling_params,
     sse,
@@ -79,7 +81,7 @@ def _finish(reason: FinishReason) -> Literal["stop", "length"]:
 
 
 async def _stream(server: ModelServer, batch: list[tuple[str | list[int], Prepared]], params: SamplingParams,
-                  model: str, echo: bool, include_usage: bool) -> AsyncIterator[bytes]:
+                  model: str, echo: bool, include_usage: bool, on_usage: UsageHook | None) -> AsyncIterator[bytes]:
     cid, created = ids.new_id("cmpl-"), int(time.time())
 
     def event(choices: list[CompletionChoice], usage: Usage | None = None) -> bytes:
@@ -101,20 +103,22 @@ async def _stream(server: ModelServer, batch: list[tuple[str | list[int], Prepar
             elif item.text or item.finish_reason:
                 finish = _finish(item.finish_reason) if item.finish_reason else None
                 yield event([CompletionChoice(text=item.text, index=base + item.index, finish_reason=finish)])
+    await report_usage(on_usage, _usage(results))
     if include_usage:
         yield event([], _usage(results))
 
 
 async def create(state: AppState, server: ModelServer, project_id: str,
-                 req: CompletionRequest) -> Result:
-    """A ``text_completion`` (a JSON-ready dict) or, for ``stream: true``, the SSE byte stream.
+                 req: CompletionRequest, on_usage: UsageHook | None = None) -> Result:
+    """A ``text_completion`` (a JSON-ready dict) or, for ``stream: true``, the SSE byte stream;
+    the token counts go to ``on_usage`` once known.
 
     400 bad parameter / prompt over the context (``context_length_exceeded``, param
     ``prompt``); 404 ``model_not_found``; 503 when the model's serving backend is unreachable.
     """
     params = sampling_params(req, req.max_tokens)
     batch_prompts = prompts(req)
-    target, proxied = await resolve_or_proxy(state, server, project_id, req, LEGACY)
+    target, proxied = await resolve_or_proxy(state, server, project_id, req, LEGACY, on_usage)
     if proxied is not None:
         return proxied
     check_supported(req)
@@ -126,7 +130,7 @@ async def create(state: AppState, server: ModelServer, project_id: str,
     echo = bool(req.echo)
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        return framed(_stream(server, batch, params, req.model, echo, include_usage))
+        return framed(_stream(server, batch, params, req.model, echo, include_usage, on_usage))
     results = [await server.engine.generate(prepared, params) for _, prepared in batch]
     choices = [CompletionChoice(text=(_echo(prompt, prepared) if echo else "") + c.text,
                                 index=p * params.n + c.index, finish_reason=_finish(c.finish_reason))
@@ -134,4 +138,5 @@ async def create(state: AppState, server: ModelServer, project_id: str,
                for c in result.choices]
     completion = Completion(id=ids.new_id("cmpl-"), created=int(time.time()), model=req.model, choices=choices,
                             system_fingerprint=batch[0][1].fingerprint, usage=_usage(results))
+    await report_usage(on_usage, completion.usage)
     return completion.model_dump(mode="json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from api.errors import APIError, InvalidRequest, NotFound, ServiceUnavailable
@@ -74,19 +74,46 @@ def preparing(model: str) -> Iterator[None]:
 
 Result = dict[str, Any] | AsyncIterator[bytes]
 
+#: called once per request with (prompt tokens, completion tokens) when they are known
+UsageHook = Callable[[int, int], Awaitable[None]]
+
+
+async def report_usage(on_usage: UsageHook | None, usage: Any) -> None:
+    """Hand a finished request's token counts (an OpenAI ``usage`` object or dict) to ``on_usage``."""
+    if on_usage is None:
+        return
+    if isinstance(usage, dict):
+        await on_usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+    else:
+        await on_usage(int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0))
+
+
+async def _metered_stream(events: AsyncIterator[bytes], on_usage: UsageHook) -> AsyncIterator[bytes]:
+    usage: Any = None
+    async for event in events:
+        if event.startswith(b"data: {") and b'"usage"' in event:
+            with contextlib.suppress(ValueError):
+                usage = json.loads(event[6:]).get("usage") or usage
+        yield event
+    await report_usage(on_usage, usage)
+
 
 async def resolve_or_proxy(state: AppState, server: ModelServer, project_id: str, req: SamplingRequest,
-                           path: str) -> tuple[Target, Result | None]:
+                           path: str, on_usage: UsageHook | None = None) -> tuple[Target, Result | None]:
     """The request's model (404 ``model_not_found``) and, when a vLLM server serves its base,
-    that server's answer to ``req`` on ``path`` (else None: the local engine answers)."""
+    that server's answer to ``req`` on ``path`` (else None: the local engine answers); the
+    answer's ``usage`` (when the server sends one) goes to ``on_usage``."""
     target = (await resolve_async(state, project_id, req.model, param="model")).target
     remote = server.remote(target)
     if remote is None:
         return target, None
     body = req.model_dump(exclude_unset=True)
     if req.stream:
-        return target, await remote.stream(target, body, path=path)
-    return target, await remote.complete(target, body, path=path)
+        stream = await remote.stream(target, body, path=path)
+        return target, stream if on_usage is None else _metered_stream(stream, on_usage)
+    answer = await remote.complete(target, body, path=path)
+    await report_usage(on_usage, answer.get("usage"))
+    return target, answer
 
 
 def sse(obj: dict[str, Any]) -> bytes:
