@@ -36,11 +36,13 @@ from api.routers import (
     health,
     models,
     uploads,
+    webhooks,
 )
 from api.services.evals_runner import eval_runs_lifespan
 from api.services.housekeeping import housekeeping_lifespan
 from api.services.merges import merges_lifespan
 from api.services.serve_checks import serve_checks_lifespan
+from api.services.webhooks.delivery import webhooks_lifespan
 from api.state import build_state
 from core.db import require_current_schema, upgrade
 from core.settings import Settings
@@ -62,6 +64,7 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (admin_audit.router, "/v1"),
     (admin_limits.router, "/v1"),
     (admin_usage.router, "/v1"),
+    (webhooks.router, "/v1"),
 ]
 
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -93,6 +96,7 @@ def create_app(
             await stack.enter_async_context(serve_checks_lifespan(state))
             await stack.enter_async_context(merges_lifespan(state))
             await stack.enter_async_context(eval_runs_lifespan(state))
+            await stack.enter_async_context(webhooks_lifespan(state))
             for hook in lifespan_hooks:
                 await stack.enter_async_context(hook(app))
             try:

@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     price_per_gpu_hour: float = Field(0.0, description="cost of one device-hour of fine-tuning")
     price_currency: str = Field("usd", description="currency of the prices above")
 
+    webhooks_allow_private_targets: bool = Field(
+        False, description="let webhook URLs resolve to loopback, link-local or private addresses (tests, labs)")
+    webhooks_retry_base_seconds: float = Field(
+        30.0, description="first retry of a failed webhook delivery after this long, doubling each time")
+    webhooks_retry_max_seconds: float = Field(
+        3 * 24 * 3600.0, description="a delivery is retried until this long after the event, then marked failed")
+    webhooks_timeout_seconds: float = Field(10.0, description="one delivery attempt gives up after this long")
+    webhooks_interval_seconds: float = Field(1.0, description="how often an API process looks for due deliveries")
+
     # --- scheduler ----------------------------------------------------------------------
     scheduler_tick_seconds: float = 0.5
     worker_lease_seconds: float = Field(15.0, description="a worker silent this long loses its jobs")

@@ -395,3 +395,56 @@ class EvalJobHook(SQLModel, table=True):
     data_source: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: str = Field(default="pending", max_length=16, index=True)
     created_at: int = Field(default_factory=now)
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """``/v1/webhook_endpoints``: a project's URL that receives signed event deliveries.
+
+    ``secret`` is the ``whsec_...`` signing secret (shown to the caller only at creation and
+    rotation); ``old_secret`` keeps signing too until ``old_secret_expires_at`` after a rotation
+    with ``keep_old_secret_active_for_24_hours``.
+    """
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (Index("ix_webhook_endpoints_project_created", "project_id", "created_at", "seq"),)
+
+    seq: int | None = Field(default=None, sa_column=Column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True))
+    id: str = Field(unique=True, max_length=64)
+    project_id: str = Field(foreign_key="projects.id", max_length=64)
+    name: str = Field(max_length=256)
+    url: str = Field(max_length=2048)
+    event_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    secret: str = Field(max_length=128)
+    old_secret: str | None = Field(default=None, max_length=128)
+    old_secret_expires_at: int | None = None
+    created_at: int = Field(default_factory=now)
+    updated_at: int = Field(default_factory=now)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event to one endpoint: the durable outbox row, written with the status change.
+
+    ``id`` is the ``webhook-id`` header of every attempt (receivers deduplicate on it).
+    ``status``: ``pending`` (due at ``next_attempt_at``; claimed by one API process with
+    ``claimed_at``) -> ``delivered`` | ``failed`` (retries exhausted). ``attempts`` lists each
+    try: ``{at, status_code, error}``.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+                      Index("ix_webhook_deliveries_endpoint", "endpoint_id", "created_at", "seq"))
+
+    seq: int | None = Field(default=None, sa_column=Column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True))
+    id: str = Field(unique=True, max_length=64)
+    endpoint_id: str = Field(max_length=64)
+    project_id: str = Field(max_length=64)
+    event_type: str = Field(max_length=64)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", max_length=16)
+    attempts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    next_attempt_at: float = Field(default_factory=time.time)
+    claimed_at: float | None = None
+    created_at: int = Field(default_factory=now)
+    delivered_at: int | None = None

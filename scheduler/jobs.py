@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from core.tables import Job, now
-from scheduler import events, usage
+from scheduler import events, usage, webhook_outbox
 from scheduler.events import Level
 from scheduler.transitions import TERMINAL, check_transition
 
@@ -42,6 +42,8 @@ def change_status(
         job.requested = None
     if message is not None:
         events.add_event(session, job.id, message, level=level, data=data)
+    if new in webhook_outbox.JOB_EVENTS:  # the delivery commits with the status (the outbox)
+        webhook_outbox.enqueue(session, job.project_id, webhook_outbox.JOB_EVENTS[new], job.id)
 
 
 def fail_job(session: Session, job: Job, code: str, message: str, param: str | None = None) -> None:

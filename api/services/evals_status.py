@@ -19,6 +19,7 @@ from typing import Final, Literal, get_args
 from sqlmodel import Session, select
 
 from core.tables import EvalRun, now
+from scheduler import webhook_outbox
 from scheduler.transitions import IllegalTransition
 
 RunStatus = Literal["queued", "in_progress", "completed", "failed", "canceled"]
@@ -63,6 +64,9 @@ def set_run_status(run: EvalRun, new: str, *, error: tuple[str, str] | None = No
     if new in TERMINAL:
         run.finished_at = now()
         run.claimed_at = None
+    session = Session.object_session(run)
+    if session is not None and new in webhook_outbox.EVAL_RUN_EVENTS:  # commits with the status
+        webhook_outbox.enqueue(session, run.project_id, webhook_outbox.EVAL_RUN_EVENTS[new], run.id)
 
 
 def load_run(session: Session, run_id: str) -> EvalRun | None:
