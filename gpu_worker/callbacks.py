@@ -77,9 +77,12 @@ class ReportCallback(TrainerCallback):
         self._in_eval = False
 
     # --- wiring ---------------------------------------------------------------------------
-    def bind(self, trainer: Any, valid_sample: Any = None, valid_full: Any = None) -> None:
-        """Give the callback the trainer (for validation runs) and prepared validation sets."""
-        self.trainer, self.valid_sample, self.valid_full = trainer, valid_sample, valid_full
+    def bind(self, trainer: Any) -> None:
+        """Give the callback the trainer, for validation runs on the trainer's prepared
+        ``eval_dataset`` (TRL's copies of ``{"sample": …, "full": …}``, or none)."""
+        prepared = trainer.eval_dataset
+        self.trainer = trainer
+        self.valid_sample, self.valid_full = (prepared["sample"], prepared["full"]) if prepared else (None, None)
 
     def trained_tokens(self, step: int) -> int:
         return math.ceil(self.tokens_per_epoch * step / self.plan.steps_per_epoch)

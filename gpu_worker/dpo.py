@@ -52,9 +52,5 @@ def main(job: Job) -> Trained:
         model=model, args=dpo_config(plan, job.work_dir / "trainer"), train_dataset=to_dataset(train),
         eval_dataset=eval_sets, processing_class=job.tokenizer, callbacks=[callback],
     )
-    prepared: Any = trainer.eval_dataset  # TRL's prepared copies of eval_sets
-    if eval_sets:
-        callback.bind(trainer, prepared["sample"], prepared["full"])
-    else:
-        callback.bind(trainer)
+    callback.bind(trainer)
     return job.train(trainer, plan)

@@ -55,9 +55,5 @@ def main(job: Job) -> Trained:
     eval_sets = {"sample": to_dataset(valid[:EVAL_SAMPLE]), "full": to_dataset(valid)} if valid else None
     trainer = build_trainer(plan, job.model_dir, job.tokenizer, train, job.work_dir / "trainer",
                             job.parent_dir, eval_sets, [callback])
-    prepared: Any = trainer.eval_dataset  # TRL's prepared copies of eval_sets
-    if eval_sets:
-        callback.bind(trainer, prepared["sample"], prepared["full"])
-    else:
-        callback.bind(trainer)
+    callback.bind(trainer)
     return job.train(trainer, plan)

@@ -108,3 +108,8 @@ def show(as_json: bool, obj: Any, *, table: Sequence[Column] | None = None, fiel
         print_fields(obj, fields)
     else:
         print(text if text is not None else obj)
+
+
+def show_deleted(as_json: bool, deleted: Any) -> None:
+    """Print the answer to a delete (``{"id", "deleted", …}``): the JSON, or one line for people."""
+    show(as_json, deleted, text=f"deleted {deleted.id}" if deleted.deleted else f"not deleted: {deleted.id}")

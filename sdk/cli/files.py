@@ -11,7 +11,7 @@ from openai.types import FileObject
 
 from sdk._client import Client
 from sdk.cli._common import EXIT_OK, make_client
-from sdk.cli._output import Column, fmt_bytes, fmt_time, show
+from sdk.cli._output import Column, fmt_bytes, fmt_time, show, show_deleted
 
 #: above this size ``upload`` goes through the multipart Uploads API instead of one request
 CHUNKED_THRESHOLD = 256 * 1024 * 1024
@@ -82,7 +82,7 @@ def _download(args: argparse.Namespace) -> int:
 def _delete(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         deleted = client.files.delete(args.file_id)
-    show(args.json, deleted, text=f"deleted {deleted.id}" if deleted.deleted else f"not deleted: {deleted.id}")
+    show_deleted(args.json, deleted)
     return EXIT_OK
 
 

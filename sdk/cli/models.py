@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from sdk.cli._common import EXIT_FAILED, EXIT_OK, make_client
-from sdk.cli._output import Column, fmt_time, show
+from sdk.cli._output import Column, fmt_time, show, show_deleted
 
 COLUMNS: list[Column] = [
     ("ID", lambda m: m.id),
@@ -32,7 +32,7 @@ def _get(args: argparse.Namespace) -> int:
 def _delete(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         deleted = client.models.delete(args.model)
-    show(args.json, deleted, text=f"deleted {deleted.id}" if deleted.deleted else f"not deleted: {deleted.id}")
+    show_deleted(args.json, deleted)
     return EXIT_OK
 
 
