@@ -75,8 +75,8 @@ def test_the_readme_runs_as_written(user_dir: Path) -> None:
     def here(text: str) -> str:
         return text.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
 
-    server = subprocess.Popen(["bash", "-c", SERVE], cwd=user_dir, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    log = (user_dir / "serve.log").open("w")  # a file, not a pipe nobody drains while the server runs
+    server = subprocess.Popen(["bash", "-c", SERVE], cwd=user_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, timeout=safety_net(30))
         quick_start = subprocess.run([sys.executable, "-c", here(blocks("python")[0])], cwd=user_dir, env=env,
@@ -97,9 +97,11 @@ def test_the_readme_runs_as_written(user_dir: Path) -> None:
     finally:
         server.send_signal(signal.SIGINT)
         try:
-            out, _ = server.communicate(timeout=60)
+            server.wait(timeout=60)
         except subprocess.TimeoutExpired:
             server.kill()
-            out, _ = server.communicate()
+            server.wait()
+        log.close()
+    out = (user_dir / "serve.log").read_text()
     key = (user_dir / "openft-data" / "api_key").read_text().strip()
     assert "openft: created an admin API key (kept in openft-data/api_key)" in out and key in out
