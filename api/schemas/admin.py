@@ -45,7 +45,7 @@ class ProjectCreate(BaseModel):
 class ProjectUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Name
+    name: str | None = Field(None, min_length=1, max_length=256)
     geography: str | None = None
     external_key_id: str | None = None
     quotas: Quotas | None = None

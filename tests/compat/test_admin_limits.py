@@ -180,3 +180,19 @@ def test_usage_paging_and_bad_queries(admin: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as err:
         admin.admin.organization.usage.completions(start_time=0, extra_query={"start_time": "soon"})
     assert err.value.body["param"] == "start_time"  # type: ignore[index]
+
+
+def test_queued_jobs_quota_answers_429_at_create(admin: openai.OpenAI, server: LiveServer, api_key: str) -> None:
+    from factories import chat_jsonl
+
+    project = admin.admin.organization.projects.update("proj-a", extra_body={"quotas": {"max_queued_jobs": 1}})
+    assert project.model_extra and project.model_extra["quotas"]["max_queued_jobs"] == 1
+    with make_client(server, api_key, max_retries=0) as c:
+        fid = c.files.create(file=("t.jsonl", chat_jsonl(12)), purpose="fine-tune").id
+        first = c.fine_tuning.jobs.create(model="tiny-chat", training_file=fid)
+        with pytest.raises(openai.RateLimitError) as err:
+            c.fine_tuning.jobs.create(model="tiny-chat", training_file=fid)
+        assert err.value.body["code"] == "quota_exceeded"  # type: ignore[index]
+        assert [j.id for j in c.fine_tuning.jobs.list()] == [first.id]  # nothing committed
+        c.fine_tuning.jobs.cancel(first.id)
+        assert c.fine_tuning.jobs.create(model="tiny-chat", training_file=fid).status == "validating_files"
