@@ -11,6 +11,11 @@ API replica then reports the same numbers)::
     openft_gpu_memory_used_bytes{worker,device,name}   per GPU of a live worker (total - free)
     openft_gpu_memory_total_bytes{worker,device,name}
     openft_state_up                              1 if the database answered this scrape, else 0
+    openft_project_jobs{project,status}          jobs per project and status (statuses it has)
+    openft_project_gpu_seconds_total{project}    device-seconds of the project's fine-tuning
+                                                 (every stretch a job ran, as recorded so far)
+    openft_project_tokens_served_total{project,kind}   chat/completions tokens, ``kind``
+                                                 ``input`` or ``output``
 
 Request metrics are measured by an ASGI middleware::
 
@@ -32,7 +37,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -43,7 +48,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.settings import Settings
-from core.tables import Job, Worker
+from core.tables import Job, UsageRecord, Worker
 
 log = logging.getLogger("openft.api.metrics")
 
@@ -88,6 +93,8 @@ class StateCollector(Collector):
             workers = conn.execute(
                 select(col(Worker.id), col(Worker.devices), col(Worker.last_heartbeat))
             ).all()
+            per_project = list(_project_families(conn))
+        yield from per_project
         by_status: dict[str, int] = {str(s): int(n) for s, n in counts}
 
         jobs = GaugeMetricFamily("openft_jobs", "Fine-tuning jobs per status", labels=["status"])
@@ -210,3 +217,32 @@ def install_metrics(app: FastAPI, engine: Engine, settings: Settings) -> Collect
 
     app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
     return registry
+
+
+def _project_families(conn: Any) -> Iterator[Metric]:
+    """The per-project series: jobs by status, fine-tuning device-seconds, tokens served."""
+    jobs = GaugeMetricFamily("openft_project_jobs", "Fine-tuning jobs per project and status",
+                             labels=["project", "status"])
+    pid, status = col(Job.project_id), col(Job.status)
+    for project, st, n in conn.execute(select(pid, status, func.count()).group_by(pid, status)).all():
+        jobs.add_metric([str(project), str(st)], float(n))
+    yield jobs
+    upid, kind = col(UsageRecord.project_id), col(UsageRecord.kind)
+    rows = conn.execute(select(upid, kind, func.sum(col(UsageRecord.gpu_seconds)),
+                               func.sum(col(UsageRecord.input_tokens)), func.sum(col(UsageRecord.output_tokens)))
+                        .group_by(upid, kind)).all()
+    gpu = CounterMetricFamily("openft_project_gpu_seconds", "Device-seconds of fine-tuning per project",
+                              labels=["project"])
+    tokens = CounterMetricFamily("openft_project_tokens_served", "Chat/completions tokens served per project",
+                                 labels=["project", "kind"])
+    seconds: dict[str, float] = {}
+    for project, k, gpu_s, tin, tout in rows:
+        if str(k).startswith("fine_tuning"):
+            seconds[str(project)] = seconds.get(str(project), 0.0) + float(gpu_s or 0)
+        elif k == "completions":
+            tokens.add_metric([str(project), "input"], float(tin or 0))
+            tokens.add_metric([str(project), "output"], float(tout or 0))
+    for project, value in sorted(seconds.items()):
+        gpu.add_metric([project], value)
+    yield gpu
+    yield tokens
