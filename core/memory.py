@@ -270,7 +270,8 @@ def estimate_for_job(base: Any, hp: Hyperparameters, extensions: Mapping[str, An
     """A job's ``requirements``: bytes per device kind it can run on, with the terms of each.
 
     ``base`` is the catalog entry (shape figures, ``max_length``, ``quantization``);
-    ``preference`` (DPO) defaults to whether ``hp`` has a ``beta``. Returns
+    ``preference`` (DPO) defaults to whether ``hp`` has a ``beta``; a reinforcement job's micro-batch
+    holds at least one prompt's group of generations (:func:`core.rft.num_generations`). Returns
     ``{"memory": {"cuda": n, "cpu": n}, "detail": {kind: MemoryEstimate.to_dict()},
     "micro_batch_size": {kind: n}, "seq_len", "lora_rank"}``; ``memory`` is None when the entry has no
     shape figures (the job then fits any device). Read back by
@@ -285,6 +286,11 @@ def estimate_for_job(base: Any, hp: Hyperparameters, extensions: Mapping[str, An
     if requested in (None, "auto"):
         requested = getattr(base, "quantization", "auto")
     micro = {kind: micro_batch_size(hp, ext, kind) for kind in ("cuda", "cpu")}
+    if hp.reinforcement:  # GRPO scores a prompt's whole group of generations in one forward pass
+        from core.rft import num_generations
+
+        group = num_generations(float(hp.reinforcement.get("compute_multiplier", 1.0)))
+        micro = {kind: max(n, group) for kind, n in micro.items()}
     out: dict[str, Any] = {"micro_batch_size": micro, "seq_len": seq_len, "lora_rank": rank,
                            "memory": None, "detail": None}
     shape = shape_of(base)

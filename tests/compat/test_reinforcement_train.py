@@ -30,6 +30,13 @@ def server(settings: Settings, engine: Engine, store: Store) -> Iterator[LiveSer
         yield live
 
 
+@pytest.fixture
+def lenient(server: LiveServer, api_key: str) -> Iterator[openai.OpenAI]:
+    """A non-strict client, for responses with status ``paused`` (not in the client's enum)."""
+    with openai.OpenAI(base_url=server.base_url, api_key=api_key) as c:
+        yield c
+
+
 def row(i: int) -> dict:
     return {"messages": [{"role": "user", "content": f"Say {i}"}], "answer": str(i)}
 
@@ -73,3 +80,58 @@ def test_reinforcement_job_trains_and_reports_rewards(client: openai.OpenAI) -> 
     answer = client.chat.completions.create(model=job.fine_tuned_model, messages=[{"role": "user", "content": "Say 3"}],
                                             max_tokens=8)
     assert answer.choices[0].message.content is not None
+
+
+def _create(client: openai.OpenAI, grader: dict, hp: dict) -> str:
+    train = client.files.create(file=("t.jsonl", jsonl([row(i) for i in range(12)]), "application/jsonl"),
+                                purpose="fine-tune").id
+    return client.fine_tuning.jobs.create(
+        model="tiny-chat", training_file=train,
+        method={"type": "reinforcement", "reinforcement": {"grader": grader, "hyperparameters": hp}}).id
+
+
+def _messages(client: openai.OpenAI, job_id: str) -> list[str]:
+    return [e.message for e in reversed(list(client.fine_tuning.jobs.list_events(job_id, limit=100)))]
+
+
+def _wait_for(predicate, what: str, timeout: float = 300) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_reinforcement_job_pauses_resumes_from_its_checkpoint_and_cancels(
+        client: openai.OpenAI, lenient: openai.OpenAI) -> None:
+    hp = {"n_epochs": 2, "batch_size": 2, "compute_multiplier": 0.5, "reasoning_effort": "low"}
+    job_id = _create(client, GRADER, hp)
+    _wait_for(lambda: any(e.type == "metrics" for e in client.fine_tuning.jobs.list_events(job_id, limit=5)),
+              "a training step")
+    assert lenient.fine_tuning.jobs.pause(job_id).status == "paused"
+    _wait_for(lambda: any(m.startswith("Fine-tuning job paused at step") for m in _messages(client, job_id)),
+              "the pause checkpoint")
+    assert lenient.fine_tuning.jobs.resume(job_id).status == "queued"
+    assert wait(lenient, job_id, {"succeeded", "failed", "cancelled"}) == "succeeded"
+    log = _messages(client, job_id)
+    assert any(m.startswith("Resuming from checkpoint at step") for m in log), log
+    steps = [int(e.data["step"]) for e in client.fine_tuning.jobs.list_events(job_id, limit=100) if e.type == "metrics"]
+    assert max(steps) == 12
+
+    other = _create(client, GRADER, hp)
+    _wait_for(lambda: client.fine_tuning.jobs.retrieve(other).status == "running", "the second job to run")
+    assert client.fine_tuning.jobs.cancel(other).status == "cancelled"
+    assert client.fine_tuning.jobs.retrieve(other).fine_tuned_model is None
+
+
+def test_a_grader_that_mostly_errors_fails_the_job(client: openai.OpenAI) -> None:
+    from core.graders.sandbox import sandbox_available
+
+    if not sandbox_available():
+        pytest.skip("this host cannot build the python grader sandbox")
+    broken = {"type": "python", "name": "broken", "source": "def grade(sample, item):\n    raise ValueError('no')\n"}
+    job_id = _create(client, broken, {"n_epochs": 1, "batch_size": 2, "compute_multiplier": 1,
+                                      "reasoning_effort": "low"})
+    assert wait(client, job_id, {"succeeded", "failed", "cancelled"}) == "failed"
+    error = client.fine_tuning.jobs.retrieve(job_id).error
+    assert error is not None and error.code == "grader_error"
+    assert "python_grader_runtime_error" in error.message and "of 16 samples" in error.message
