@@ -28,7 +28,15 @@ def add_event(
 
 
 def metrics_message(step: int, total_steps: int, metrics: dict[str, float]) -> str:
-    """``Step k/N: training loss=0.22, validation loss=0.37, full validation loss=0.40``."""
+    """``Step k/N: training loss=0.22, validation loss=0.37, full validation loss=0.40``
+    (reinforcement: ``Step k/N: train reward=0.62, validation reward=0.55, ...``)."""
+    if "train_reward_mean" in metrics:
+        parts = [f"train reward={metrics['train_reward_mean']:.2f}"]
+        for key, label in (("valid_reward_mean", "validation reward"), ("full_valid_reward_mean",
+                                                                         "full validation reward")):
+            if key in metrics:
+                parts.append(f"{label}={metrics[key]:.2f}")
+        return f"Step {step}/{total_steps}: " + ", ".join(parts)
     parts = [f"training loss={metrics['train_loss']:.2f}"] if "train_loss" in metrics else []
     if "valid_loss" in metrics:
         parts.append(f"validation loss={metrics['valid_loss']:.2f}")

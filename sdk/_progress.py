@@ -96,7 +96,9 @@ class JobProgress:
         parts = [f"{self.status or 'running':<9s}", render_bar(self.step, self.total),
                  f"{self.step}/{self.total}"]
         for key, label in (("train_loss", "loss"), ("train_mean_token_accuracy", "acc"),
-                           ("valid_loss", "val_loss"), ("full_valid_loss", "full_val_loss")):
+                           ("valid_loss", "val_loss"), ("full_valid_loss", "full_val_loss"),
+                           ("train_reward_mean", "reward"), ("valid_reward_mean", "val_reward"),
+                           ("full_valid_reward_mean", "full_val_reward")):
             value = self.metrics.get(key)
             if isinstance(value, int | float):
                 parts.append(f"{label} {value:.4f}")

@@ -17,16 +17,19 @@ from openai.types.fine_tuning import FineTuningJobEvent
 
 LOSS_SERIES = ("train_loss", "valid_loss", "full_valid_loss")
 ACCURACY_SERIES = ("train_mean_token_accuracy", "valid_mean_token_accuracy", "full_valid_mean_token_accuracy")
+REWARD_SERIES = ("train_reward_mean", "valid_reward_mean", "full_valid_reward_mean")  # reinforcement jobs
 #: fixed colours, one per series, so a reader (or a test) can tell the lines apart in the image
 COLORS = {
     "train_loss": "#1f77b4", "valid_loss": "#ff7f0e", "full_valid_loss": "#2ca02c",
     "train_mean_token_accuracy": "#9467bd", "valid_mean_token_accuracy": "#8c564b",
     "full_valid_mean_token_accuracy": "#e377c2",
+    "train_reward_mean": "#17becf", "valid_reward_mean": "#d62728", "full_valid_reward_mean": "#bcbd22",
 }
 LABELS = {
     "train_loss": "train", "valid_loss": "validation", "full_valid_loss": "full validation",
     "train_mean_token_accuracy": "train", "valid_mean_token_accuracy": "validation",
     "full_valid_mean_token_accuracy": "full validation",
+    "train_reward_mean": "train", "valid_reward_mean": "validation", "full_valid_reward_mean": "full validation",
 }
 
 
@@ -49,7 +52,7 @@ class LossCurves:
                 continue
             step = int(data["step"])
             total = int(data["total_steps"]) if data.get("total_steps") else total
-            for name in (*LOSS_SERIES, *ACCURACY_SERIES):
+            for name in (*LOSS_SERIES, *ACCURACY_SERIES, *REWARD_SERIES):
                 value = data.get(name)
                 if isinstance(value, int | float):
                     points.setdefault(name, {})[step] = float(value)
@@ -68,7 +71,8 @@ class LossCurves:
 
 
 def render(curves: LossCurves, path: str | Path, *, dpi: int = 100) -> Path:
-    """Draw loss (top) and token accuracy (bottom, when reported) against step; returns ``path``.
+    """Draw loss (top) and token accuracy or, for reinforcement jobs, mean grader reward (bottom, when
+    reported) against step; returns ``path``.
 
     Raises ``ValueError`` when the job has no loss values yet, ``ModuleNotFoundError`` without
     matplotlib (the ``[plot]`` extra).
@@ -81,18 +85,20 @@ def render(curves: LossCurves, path: str | Path, *, dpi: int = 100) -> Path:
     except ImportError as exc:
         raise ModuleNotFoundError("plotting needs matplotlib: pip install 'openft[plot]'", name="matplotlib") from exc
 
-    has_accuracy = any(curves.series.get(name) for name in ACCURACY_SERIES)
+    has_reward = any(curves.series.get(name) for name in REWARD_SERIES)
+    has_accuracy = has_reward or any(curves.series.get(name) for name in ACCURACY_SERIES)
     fig = Figure(figsize=(8, 6.5 if has_accuracy else 4), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(2 if has_accuracy else 1, 1, sharex=True, squeeze=False)[:, 0]
     groups: list[tuple[Any, tuple[str, ...], str]] = [(axes[0], LOSS_SERIES, "loss")]
     if has_accuracy:
-        groups.append((axes[1], ACCURACY_SERIES, "token accuracy"))
+        groups.append((axes[1], REWARD_SERIES, "mean grader reward") if has_reward
+                      else (axes[1], ACCURACY_SERIES, "token accuracy"))
     for ax, names, ylabel in groups:
         for name in names:
             if not curves.series.get(name):
                 continue
-            train = name in ("train_loss", "train_mean_token_accuracy")
+            train = name in ("train_loss", "train_mean_token_accuracy", "train_reward_mean")
             # the training curve is drawn above the validation markers, which would otherwise
             # hide it wherever the two values meet
             ax.plot(curves.steps(name), curves.values(name), color=COLORS[name], label=LABELS[name],

@@ -72,6 +72,8 @@ def test_reinforcement_job_trains_and_reports_rewards(client: openai.OpenAI) -> 
     by_step = {int(m["step"]): m for m in metrics}
     assert "valid_reward_mean" in by_step[3] and "valid_reward_mean" not in by_step[2]
     assert "full_valid_reward_mean" in by_step[6]
+    assert any(e.message.startswith("Step 3/6: train reward=") and "validation reward=" in e.message
+               for e in events if e.type == "metrics")
     checkpoints = client.fine_tuning.jobs.checkpoints.list(job.id).data
     assert checkpoints and all(c.fine_tuned_model_checkpoint.startswith(job.fine_tuned_model) for c in checkpoints)
     content = client.files.content(job.result_files[0]).read().decode()

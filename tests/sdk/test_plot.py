@@ -127,3 +127,27 @@ def test_cli_plot_without_matplotlib_says_what_to_install(
     result = cli("jobs", "plot", job_with_metrics, "-o", tmp_path / "loss.png")
     assert result.code == 2 and not (tmp_path / "loss.png").exists()
     assert result.err == "error: plotting needs matplotlib: pip install 'openft[plot]'\n"
+
+
+def test_a_reinforcement_job_plots_its_reward_below_the_loss(tmp_path: Path) -> None:
+    """Reward series (train_reward_mean) take the lower panel, drawn along the reported values."""
+    import matplotlib.image
+
+    from sdk._progress import JobProgress
+    from sdk.plotting import LossCurves, render
+
+    reward = lambda s: 0.2 + 0.015 * s + 0.1 * math.sin(s / 3)  # noqa: E731
+    curves = LossCurves(job_id="ftjob-rft", series={
+        "train_loss": [(s, 0.01 * math.cos(s)) for s in STEPS],
+        "train_reward_mean": [(s, reward(s)) for s in STEPS],
+        "valid_reward_mean": [(s, reward(s) - 0.05) for s in (10, 20, 30, 40)],
+    })
+    image = matplotlib.image.imread(render(curves, tmp_path / "rft.png"))
+    reward_rows = colour_mask(image, COLORS["train_reward_mean"]).nonzero()[0]
+    assert reward_rows.min() > image.shape[0] / 2  # the lower panel
+    columns, rows = line_heights(image, COLORS["train_reward_mean"])
+    assert fit_residual(columns, rows, reward, STEPS[0], STEPS[-1]) < 0.03
+    assert colour_mask(image, COLORS["valid_reward_mean"]).sum() > 20
+    progress = JobProgress(stream=open(tmp_path / "p.txt", "w"))  # noqa: SIM115
+    progress.metrics = {"train_reward_mean": 0.625, "valid_reward_mean": 0.5}
+    assert "reward 0.6250" in progress.text() and "val_reward 0.5000" in progress.text()
