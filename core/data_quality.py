@@ -1,0 +1,243 @@
+"""The data quality report: duplicates, near-duplicates, leakage, personal data and secrets,
+answer balance; gathered in the validation pass, one example at a time.
+
+Memory grows with the sketches, not the file: per example an 8-byte digest (exact duplicates)
+and a MinHash signature of :data:`NUM_PERM` values in a ``datasketch.MinHashLSH`` index (near
+duplicates); answer counts are capped at :data:`MAX_DISTINCT_ANSWERS` distinct answers. Line
+numbers kept per finding are capped at :data:`MAX_LINES`.
+
+- exact duplicates: the whole example (every message's role and text, tools) after folding
+  case and whitespace; clusters list their line numbers, first occurrence first;
+- near duplicates: estimated Jaccard similarity (MinHash, 128 permutations, LSH) of the character 5-grams of the words of the
+  non-system messages at least :data:`NEAR_THRESHOLD` (a rewording of one or two words in a
+  sentence-long example), not already exact duplicates; a system prompt every example shares is
+  left out, or every example would look alike;
+- leakage: validation examples that are exact or near duplicates of a training example;
+- personal data and secrets (``core.sensitive``): kind, line and field
+  (``messages[2].content``), never the value;
+- answers: the share of the most frequent final assistant answers, empty answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from core import sensitive
+
+NEAR_THRESHOLD: Final = 0.6
+NUM_PERM: Final = 128
+SHINGLE: Final = 5
+MAX_LINES: Final = 50
+MAX_DISTINCT_ANSWERS: Final = 10_000
+DOMINANT_ANSWER_SHARE: Final = 0.8
+_WORD: Final = re.compile(r"\w+")
+
+
+def _normalize(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def _texts(obj: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """``(field, text, role)`` of every string a person wrote in an example (chat or preference)."""
+    out: list[tuple[str, str, str]] = []
+
+    def messages(prefix: str, msgs: Any) -> None:
+        for i, msg in enumerate(msgs if isinstance(msgs, list) else []):
+            if not isinstance(msg, dict):
+                continue
+            role, content = str(msg.get("role")), msg.get("content")
+            if isinstance(content, str):
+                out.append((f"{prefix}[{i}].content", content, role))
+            elif isinstance(content, list):
+                for j, part in enumerate(content):
+                    if isinstance(part, dict) and isinstance(part.get("text"), str):
+                        out.append((f"{prefix}[{i}].content[{j}].text", part["text"], role))
+            for k, call in enumerate(msg.get("tool_calls") or []):
+                args = call.get("function", {}).get("arguments") if isinstance(call, dict) else None
+                if isinstance(args, str):
+                    out.append((f"{prefix}[{i}].tool_calls[{k}].function.arguments", args, role))
+
+    if "messages" in obj:
+        messages("messages", obj.get("messages"))
+    else:
+        inp = obj.get("input")
+        messages("input.messages", inp.get("messages") if isinstance(inp, dict) else None)
+        messages("preferred_output", obj.get("preferred_output"))
+        messages("non_preferred_output", obj.get("non_preferred_output"))
+    return out
+
+
+def _final_answer(obj: dict[str, Any]) -> str | None:
+    msgs = obj.get("messages") if "messages" in obj else obj.get("preferred_output")
+    if not isinstance(msgs, list):
+        return None
+    for msg in reversed(msgs):
+        if isinstance(msg, dict) and msg.get("role") == "assistant":
+            content = msg.get("content")
+            if isinstance(content, list):
+                content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+            return content if isinstance(content, str) else ""
+    return None
+
+
+@dataclass
+class _FileQuality:
+    n_examples: int = 0
+    first_line: dict[bytes, int] = field(default_factory=dict)
+    exact: dict[int, list[int]] = field(default_factory=dict)
+    near: dict[int, list[int]] = field(default_factory=dict)
+    sensitive: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answers: Counter[str] = field(default_factory=Counter)
+    n_answers: int = 0
+    empty_answers: list[int] = field(default_factory=list)
+    n_empty_answers: int = 0
+
+
+class QualityPass:
+    """Feed it the examples of the training file, then of the validation file; read :meth:`report`."""
+
+    def __init__(self, near_threshold: float = NEAR_THRESHOLD) -> None:
+        from datasketch import MinHash, MinHashLSH
+
+        self.near_threshold = near_threshold
+        template = MinHash(num_perm=NUM_PERM, seed=1, hashfunc=zlib.crc32)  # permutations made once, not per example
+        self._permutations, self._scheme = template.permutations, template.scheme
+        self._files: dict[str, _FileQuality] = {}
+        self._lsh: dict[str, Any] = {}
+        self._make_lsh = lambda: MinHashLSH(threshold=near_threshold, num_perm=NUM_PERM)
+        self._leaks_exact: list[tuple[int, int]] = []
+        self._leaks_near: list[tuple[int, int]] = []
+        self._n_leaks = 0
+
+    def add(self, param: str, line: int, obj: dict[str, Any]) -> None:
+        """One valid example of ``param`` (``training_file`` / ``validation_file``) at ``line``."""
+        q = self._files.setdefault(param, _FileQuality())
+        q.n_examples += 1
+        texts = _texts(obj)
+        norm = "\n".join(f"{role}:{_normalize(t)}" for _, t, role in texts)
+        digest = hashlib.blake2b(norm.encode(), digest_size=8).digest()
+        first = q.first_line.setdefault(digest, line)
+        is_exact = first != line
+        if is_exact:
+            q.exact.setdefault(first, [first]).append(line)
+        # a system prompt shared by every example would make them all look alike: leave it out
+        signature = self._signature(_normalize("\n".join(t for _, t, role in texts if role != "system")))
+        lsh = self._lsh.get(param)
+        if lsh is None:
+            lsh = self._lsh[param] = self._make_lsh()
+        if not is_exact and signature is not None:
+            similar = lsh.query(signature)
+            if similar:
+                head = min(similar)
+                q.near.setdefault(head, [head]).append(line)
+            else:
+                lsh.insert(line, signature)
+        elif signature is not None and not lsh.query(signature):
+            lsh.insert(line, signature)
+        if param == "validation_file":
+            self._check_leak(line, digest, signature)
+        for where, text, _ in texts:
+            for finding in sensitive.find(text):
+                entry = q.sensitive.setdefault(finding.kind, {"count": 0, "lines": [], "fields": set()})
+                entry["count"] += 1
+                if len(entry["lines"]) < MAX_LINES and (not entry["lines"] or entry["lines"][-1] != line):
+                    entry["lines"].append(line)
+                entry["fields"].add(where.split("[")[0] + "." + where.rsplit(".", 1)[-1])
+        answer = _final_answer(obj)
+        if answer is not None:
+            q.n_answers += 1
+            if not answer.strip():
+                q.n_empty_answers += 1
+                if len(q.empty_answers) < MAX_LINES:
+                    q.empty_answers.append(line)
+            key = _normalize(answer)
+            if key in q.answers or len(q.answers) < MAX_DISTINCT_ANSWERS:
+                q.answers[key] += 1
+
+    def _signature(self, norm: str) -> Any:
+        from datasketch import MinHash
+
+        text = " ".join(_WORD.findall(norm))
+        if len(text) < 2 * SHINGLE:
+            return None  # too short to be "near": exact duplicates cover it
+        m = MinHash(num_perm=NUM_PERM, permutations=self._permutations, scheme=self._scheme, hashfunc=zlib.crc32)
+        m.update_batch([text[i:i + SHINGLE].encode() for i in range(len(text) - SHINGLE + 1)])
+        return m
+
+    def _check_leak(self, line: int, digest: bytes, signature: Any) -> None:
+        train = self._files.get("training_file")
+        if train is None:
+            return
+        if digest in train.first_line:
+            self._n_leaks += 1
+            if len(self._leaks_exact) < MAX_LINES:
+                self._leaks_exact.append((line, train.first_line[digest]))
+            return
+        lsh = self._lsh.get("training_file")
+        if signature is not None and lsh is not None:
+            similar = lsh.query(signature)
+            if similar:
+                self._n_leaks += 1
+                if len(self._leaks_near) < MAX_LINES:
+                    self._leaks_near.append((line, min(similar)))
+
+    def report(self) -> dict[str, Any]:
+        """The report (JSON-ready): per file, then leakage, then one-sentence ``warnings``."""
+        files = {param: self._file_report(q) for param, q in self._files.items()}
+        out: dict[str, Any] = {"near_duplicate_threshold": self.near_threshold, "files": files}
+        if "validation_file" in files:
+            out["leakage"] = {
+                "n_examples": self._n_leaks,
+                "exact": [{"validation_line": v, "training_line": t} for v, t in self._leaks_exact],
+                "near": [{"validation_line": v, "training_line": t} for v, t in self._leaks_near],
+            }
+        out["warnings"] = self._warnings(out)
+        return out
+
+    @staticmethod
+    def _file_report(q: _FileQuality) -> dict[str, Any]:
+        def clusters(found: dict[int, list[int]]) -> dict[str, Any]:
+            extra = sum(len(c) - 1 for c in found.values())
+            return {"n_examples": extra, "share": round(extra / q.n_examples, 4) if q.n_examples else 0.0,
+                    "clusters": [c[:MAX_LINES] for c in list(found.values())[:MAX_LINES]]}
+
+        top = q.answers.most_common(5)
+        return {
+            "n_examples": q.n_examples,
+            "exact_duplicates": clusters(q.exact),
+            "near_duplicates": clusters(q.near),
+            "sensitive": {kind: {"count": e["count"], "lines": e["lines"], "fields": sorted(e["fields"])}
+                          for kind, e in sorted(q.sensitive.items())},
+            "answers": {
+                "n": q.n_answers, "distinct": len(q.answers),
+                "top": [{"share": round(n / q.n_answers, 4), "count": n, "answer": a[:80]} for a, n in top],
+                "empty": {"count": q.n_empty_answers, "lines": q.empty_answers},
+            },
+        }
+
+    @staticmethod
+    def _warnings(report: dict[str, Any]) -> list[str]:
+        out: list[str] = []
+        for param, f in report["files"].items():
+            which = "Training" if param == "training_file" else "Validation"
+            dup, near = f["exact_duplicates"]["n_examples"], f["near_duplicates"]["n_examples"]
+            if dup or near:
+                out.append(f"{which} file has {dup} exact and {near} near duplicate example(s) "
+                           f"of {f['n_examples']}.")
+            if f["sensitive"]:
+                kinds = ", ".join(f"{e['count']} {k.replace('_', ' ')}" for k, e in f["sensitive"].items())
+                out.append(f"{which} file contains personal data or secrets: {kinds}.")
+            answers = f["answers"]
+            if answers["top"] and answers["n"] >= 10 and answers["top"][0]["share"] >= DOMINANT_ANSWER_SHARE:
+                out.append(f"{which} file: one answer is {answers['top'][0]['share']:.0%} of all answers.")
+            if answers["empty"]["count"]:
+                out.append(f"{which} file has {answers['empty']['count']} empty assistant answer(s).")
+        leak = report.get("leakage")
+        if leak and leak["n_examples"]:
+            out.append(f"Validation file has {leak['n_examples']} example(s) that duplicate training examples.")
+        return out
