@@ -8,8 +8,9 @@ numbers kept per finding are capped at :data:`MAX_LINES`.
 
 - exact duplicates: the whole example (every message's role and text, tools) after folding
   case and whitespace; clusters list their line numbers, first occurrence first;
-- near duplicates: estimated Jaccard similarity (MinHash, 128 permutations, LSH) of the character 5-grams of the words of the
-  non-system messages at least :data:`NEAR_THRESHOLD` (a rewording of one or two words in a
+- near duplicates: estimated Jaccard similarity (MinHash with :data:`NUM_PERM` permutations in
+  an LSH index) of the character 5-grams of the words of the non-system messages at least
+  :data:`NEAR_THRESHOLD` (a rewording of one or two words in a
   sentence-long example), not already exact duplicates; a system prompt every example shares is
   left out, or every example would look alike;
 - leakage: validation examples that are exact or near duplicates of a training example;
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -36,6 +36,10 @@ MAX_LINES: Final = 50
 MAX_DISTINCT_ANSWERS: Final = 10_000
 DOMINANT_ANSWER_SHARE: Final = 0.8
 _WORD: Final = re.compile(r"\w+")
+
+
+def _identity(value: int) -> int:
+    return value
 
 
 def _normalize(text: str) -> str:
@@ -105,11 +109,12 @@ class QualityPass:
         from datasketch import MinHash, MinHashLSH
 
         self.near_threshold = near_threshold
-        template = MinHash(num_perm=NUM_PERM, seed=1, hashfunc=zlib.crc32)  # permutations made once, not per example
+        template = MinHash(num_perm=NUM_PERM, seed=1, hashfunc=_identity)  # permutations made once, not per example
         self._permutations, self._scheme = template.permutations, template.scheme
         self._files: dict[str, _FileQuality] = {}
         self._lsh: dict[str, Any] = {}
         self._make_lsh = lambda: MinHashLSH(threshold=near_threshold, num_perm=NUM_PERM)
+        self._dropped: dict[str, dict[str, set[int]]] = {}
         self._leaks_exact: list[tuple[int, int]] = []
         self._leaks_near: list[tuple[int, int]] = []
         self._n_leaks = 0
@@ -123,8 +128,10 @@ class QualityPass:
         digest = hashlib.blake2b(norm.encode(), digest_size=8).digest()
         first = q.first_line.setdefault(digest, line)
         is_exact = first != line
+        drop = self._dropped.setdefault(param, {"exact": set(), "near": set()})
         if is_exact:
             q.exact.setdefault(first, [first]).append(line)
+            drop["exact"].add(line)
         # a system prompt shared by every example would make them all look alike: leave it out
         signature = self._signature(_normalize("\n".join(t for _, t, role in texts if role != "system")))
         lsh = self._lsh.get(param)
@@ -135,6 +142,7 @@ class QualityPass:
             if similar:
                 head = min(similar)
                 q.near.setdefault(head, [head]).append(line)
+                drop["near"].add(line)
             else:
                 lsh.insert(line, signature)
         elif signature is not None and not lsh.query(signature):
@@ -159,14 +167,25 @@ class QualityPass:
             if key in q.answers or len(q.answers) < MAX_DISTINCT_ANSWERS:
                 q.answers[key] += 1
 
+    def duplicate_lines(self, param: str, mode: str) -> set[int]:
+        """Every line a ``dedupe`` of ``mode`` (``exact`` or ``near``: both kinds) drops from ``param``
+        (all copies but the first of each cluster)."""
+        drop = self._dropped.get(param, {"exact": set(), "near": set()})
+        return drop["exact"] | drop["near"] if mode == "near" else set(drop["exact"])
+
     def _signature(self, norm: str) -> Any:
+        import numpy as np
         from datasketch import MinHash
 
-        text = " ".join(_WORD.findall(norm))
-        if len(text) < 2 * SHINGLE:
+        data = np.frombuffer(" ".join(_WORD.findall(norm)).encode(), dtype=np.uint8).astype(np.uint64)
+        n = len(data) - SHINGLE + 1
+        if n < SHINGLE:
             return None  # too short to be "near": exact duplicates cover it
-        m = MinHash(num_perm=NUM_PERM, permutations=self._permutations, scheme=self._scheme, hashfunc=zlib.crc32)
-        m.update_batch([text[i:i + SHINGLE].encode() for i in range(len(text) - SHINGLE + 1)])
+        shingles = np.zeros(n, dtype=np.uint64)
+        for k in range(SHINGLE):  # a polynomial hash of every 5-byte window, vectorised
+            shingles = shingles * np.uint64(1_000_003) + data[k:k + n]
+        m = MinHash(num_perm=NUM_PERM, permutations=self._permutations, scheme=self._scheme, hashfunc=_identity)
+        m.update_batch((shingles & np.uint64(0xFFFFFFFF)).tolist())
         return m
 
     def _check_leak(self, line: int, digest: bytes, signature: Any) -> None:

@@ -34,6 +34,9 @@ class JobPlan(BaseModel):
     total_steps: int = Field(ge=1)
     file_sha256: dict[str, str] = Field(
         default_factory=dict, description="sha256 of the validated bytes by param (training_file, validation_file)")
+    data_keys: dict[str, str] = Field(
+        default_factory=dict, description="by param: a deduplicated or redacted copy to train on")
+    data_report_file: str | None = Field(None, description="the fine-tune-results file of the data quality report")
 
 
 class PlanColumn(TypeDecorator[JobPlan]):

@@ -44,6 +44,16 @@ def succeeded_report_key(job_id: str) -> str:
     return f"jobs/{job_id}/succeeded_report.json"
 
 
+def data_copy_key(job_id: str, param: str) -> str:
+    """The deduplicated or redacted copy of a job's ``training_file`` / ``validation_file``."""
+    return f"jobs/{job_id}/data/{param}.jsonl"
+
+
+def data_report_key(job_id: str) -> str:
+    """The job's data quality report (JSON)."""
+    return f"jobs/{job_id}/data_report.json"
+
+
 def model_prefix(model_id: str) -> str:
     """Adapter, tokenizer, chat template and ``lineage.json`` of a fine-tuned model."""
     return f"models/{model_id.replace(':', '_')}"
@@ -104,6 +114,12 @@ class Extensions(BaseModel):
     recompute: Literal["auto", "all"] = Field(
         "auto", description="CUDA activation checkpointing: auto = only as many layers as memory needs")
     memory_budget_gib: float | None = Field(None, gt=0, description="accelerator memory the job may use")
+    dedupe: Literal["off", "exact", "near"] = Field(
+        "off", description="drop duplicate examples before training: exact copies, or near ones too")
+    pii: Literal["warn", "fail", "redact"] = Field(
+        "warn", description="personal data or secrets found: warn, fail the job, or train on a redacted copy")
+    max_duplicate_share: float | None = Field(
+        None, ge=0, le=1, description="fail when more than this share of training examples are duplicates")
 
 
 class JobSpec(BaseModel):
@@ -129,6 +145,10 @@ class JobSpec(BaseModel):
     total_steps: int
     file_sha256: dict[str, str] = Field(
         default_factory=dict, description="sha256 of the bytes validation read, by param (training_file, ...)"
+    )
+    data_keys: dict[str, str] = Field(
+        default_factory=dict, description="by param: store key of a deduplicated or redacted copy to train on "
+        "instead of the uploaded file (core.protocol.data_copy_key)"
     )
 
     def retry_with(self, micro_batch_size: int, resume_step: int | None) -> JobSpec:

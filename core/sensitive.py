@@ -15,7 +15,7 @@ import ipaddress
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Final
 
 KINDS: Final = ("email", "phone", "credit_card", "iban", "ip_address", "secret")
@@ -107,6 +107,17 @@ def _secrets(text: str) -> Iterator[Finding]:
 
 def find(text: str) -> list[Finding]:
     """Every piece of personal data or secret in ``text``, without overlaps (first kind wins)."""
+    if len(text) > 4096:
+        return _find(text)
+    return list(_find_cached(text))  # system prompts and labels repeat in nearly every example
+
+
+@lru_cache(maxsize=4096)
+def _find_cached(text: str) -> tuple[Finding, ...]:
+    return tuple(_find(text))
+
+
+def _find(text: str) -> list[Finding]:
     found: list[Finding] = list(_secrets(text))
     found += [Finding("email", m.start(), m.end()) for m in _EMAIL.finditer(text)]
     found += [Finding("iban", m.start(), m.end()) for m in _IBAN.finditer(text) if _iban_ok(m.group())]

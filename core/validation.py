@@ -25,6 +25,7 @@ from core.jsonl import MAX_LINE_BYTES, JsonlError, iter_records, read_file_chunk
 from core.tokens import CountsTokens, TemplateRenderError, TokenCounter
 
 if TYPE_CHECKING:
+    from core.data_quality import QualityPass
     from core.settings import Settings
 
 FileParam = Literal["training_file", "validation_file"]
@@ -73,6 +74,8 @@ class ValidationResult:
     min_example_tokens: int | None = None
     max_example_tokens: int | None = None
     n_truncated: int | None = None
+    token_histogram: dict[str, int] | None = None
+    """Examples by length: ``{"<=64": 3, "<=128": 40, ...}`` (powers of two)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (for the job's ``stats``)."""
@@ -92,6 +95,7 @@ class _TokenStats:
         self.total = self.trained = self.truncated = 0
         self.min: int | None = None
         self.max: int | None = None
+        self.histogram: dict[int, int] = {}
 
     def add(self, lineno: int, example: Example, chars: int) -> None:
         self.batch.append((lineno, example))
@@ -120,6 +124,8 @@ class _TokenStats:
             if limit is not None:
                 self.trained += min(n, limit)
                 self.truncated += n > limit
+            bucket = 1 << max(n - 1, 0).bit_length()  # the power of two at or above n
+            self.histogram[bucket] = self.histogram.get(bucket, 0) + 1
             self.min = n if self.min is None else min(self.min, n)
             self.max = n if self.max is None else max(self.max, n)
         self.batch, self.batch_chars = [], 0
@@ -141,11 +147,14 @@ def validate_stream(
     model_name: str | None = None,
     max_line_bytes: int = MAX_LINE_BYTES,
     check_line: Callable[[dict[str, Any]], None] | None = None,
+    quality: QualityPass | None = None,
 ) -> ValidationResult:
     """Validate a JSONL byte stream for a job of method ``kind``; raise :class:`DataValidationError`.
 
     ``check_line`` is a further rule for each valid example (the fields a reinforcement grader
-    reads); the :class:`FormatError` it raises is reported with the line number.
+    reads); the :class:`FormatError` it raises is reported with the line number. With
+    ``quality``, every valid example is also fed to that data quality pass
+    (``core.data_quality``) under ``param``.
 
     ``param`` names the file in errors (``training_file`` needs 10 examples, ``validation_file``
     1). With a ``counter``, token figures are filled in; examples over ``max_length`` (default:
@@ -185,6 +194,8 @@ def validate_stream(
             n_examples += 1
             if stats is not None:
                 stats.add(record.line, example, len(record.text))
+            if quality is not None:
+                quality.add(param, record.line, record.value)
         if stats is not None:
             stats.flush()
     except JsonlError as exc:
@@ -203,7 +214,8 @@ def validate_stream(
         **{**asdict(result), "max_length": max_length, "total_tokens": stats.total,
            "trained_tokens_per_epoch": stats.trained if max_length is not None else None,
            "min_example_tokens": stats.min, "max_example_tokens": stats.max,
-           "n_truncated": stats.truncated if max_length is not None else None},
+           "n_truncated": stats.truncated if max_length is not None else None,
+           "token_histogram": {f"<={b}": n for b, n in sorted(stats.histogram.items())}},
     )
 
 
@@ -215,6 +227,7 @@ def validate_local(
     kind: Method = "supervised",
     param: FileParam = "training_file",
     counter: CountsTokens | None = None,
+    quality: QualityPass | None = None,
 ) -> ValidationResult:
     """Validate a local JSONL file offline, with the same rules as the server.
 
@@ -229,5 +242,5 @@ def validate_local(
             settings = Settings()  # filled from the environment
         counter = TokenCounter.for_model(model, settings)
     chunks = read_file_chunks(path)
-    return validate_stream(chunks, kind=kind, param=param, counter=counter, model_name=model)
+    return validate_stream(chunks, kind=kind, param=param, counter=counter, model_name=model, quality=quality)
 

@@ -33,11 +33,12 @@ class DataError(ValueError):
     """A training or validation line the engine cannot use (the scheduler validates first)."""
 
 
-def read_jsonl(store: Store, file_id: str) -> list[dict[str, Any]]:
+def read_jsonl(store: Store, file_id: str, key: str | None = None) -> list[dict[str, Any]]:
     """The JSON objects of a training or validation file, one per non-blank line, read with the
-    one JSONL reader (``core.jsonl``), so what validation accepted is exactly what is trained."""
+    one JSONL reader (``core.jsonl``), so what validation accepted is exactly what is trained.
+    ``key``: a deduplicated or redacted copy to read instead (``JobSpec.data_keys``)."""
     try:
-        return [record.value for record in iter_objects(store.iter_bytes(file_key(file_id)))]
+        return [record.value for record in iter_objects(store.iter_bytes(key or file_key(file_id)))]
     except JsonlError as exc:
         raise DataError(f"{file_id}: {exc.message}") from exc
 

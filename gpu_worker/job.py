@@ -91,8 +91,9 @@ def prepare(spec: JobSpec, settings: Settings, store: Store, reporter: Reporter,
         parent_dir = store.download_dir(spec.parent_model.artifact_key, work_dir / "parent")
     # the parent model's tokenizer carries the template it was trained with
     tokenizer = open_tokenizer(parent_dir if parent_dir is not None else model_dir, spec.base_model.chat_template)
-    train_rows = data.read_jsonl(store, spec.training_file)
-    valid_rows = data.read_jsonl(store, spec.validation_file) if spec.validation_file else None
+    train_rows = data.read_jsonl(store, spec.training_file, spec.data_keys.get("training_file"))
+    valid_rows = (data.read_jsonl(store, spec.validation_file, spec.data_keys.get("validation_file"))
+                  if spec.validation_file else None)
     return Job(spec=spec, settings=settings, store=store, reporter=reporter, device=device, work_dir=work_dir,
                model_dir=model_dir, parent_dir=parent_dir, tokenizer=tokenizer, train_rows=train_rows,
                valid_rows=valid_rows, resume_step=spec.resume_step)

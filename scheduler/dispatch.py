@@ -42,6 +42,7 @@ def build_spec(session: Session, settings: Settings, job: Job) -> protocol.JobSp
         n_train_examples=plan.n_train_examples,
         total_steps=plan.total_steps,
         file_sha256=dict(plan.file_sha256),
+        data_keys=dict(plan.data_keys),
     )
 
 

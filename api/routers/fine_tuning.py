@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 
-from api.deps import CallerDep, ProjectDep, SessionDep, SettingsDep
+from api.deps import CallerDep, ProjectDep, SessionDep, SettingsDep, StoreDep
 from api.pagination import AfterQuery, CursorPage, limit_query
 from api.schemas.jobs import (
     FineTuningJob,
@@ -18,7 +18,7 @@ from api.schemas.jobs import (
     event_object,
     job_object,
 )
-from api.services import audit, jobs, rate_limits
+from api.services import audit, data_reports, jobs, rate_limits
 
 router = APIRouter(prefix="/fine_tuning/jobs", tags=["fine_tuning"])
 
@@ -55,6 +55,15 @@ def list_jobs(
 def retrieve_job(fine_tuning_job_id: str, session: SessionDep, project: ProjectDep) -> dict[str, Any]:
     """One job (404 if it is not the caller's)."""
     return job_object(jobs.get_job(session, project, fine_tuning_job_id))
+
+
+@router.get("/{fine_tuning_job_id}/data_report")
+def get_data_report(
+    fine_tuning_job_id: str, session: SessionDep, store: StoreDep, project: ProjectDep
+) -> dict[str, Any]:
+    """openft extension: the job's data quality report (duplicates, leakage, personal data and
+    secrets, answer balance). 404 for an unknown job, or before its files have been read."""
+    return data_reports.data_report(session, store, project, fine_tuning_job_id)
 
 
 @router.post("/{fine_tuning_job_id}/cancel", response_model=FineTuningJob)

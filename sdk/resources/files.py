@@ -17,6 +17,7 @@ from openai.resources import AsyncFiles as _AsyncFiles
 from openai.resources import Files as _Files
 
 if TYPE_CHECKING:
+    from core.data_quality import QualityPass
     from core.settings import Settings
     from core.validation import ValidationResult
 
@@ -40,14 +41,18 @@ def validate_local(
     method: Method = "supervised",
     param: FileParam = "training_file",
     settings: Settings | None = None,
+    quality: QualityPass | None = None,
 ) -> ValidationResult:
-    """Validate a local JSONL file with the server's rules; see :meth:`Files.validate_local`."""
+    """Validate a local JSONL file with the server's rules; see :meth:`Files.validate_local`.
+
+    ``quality`` (a ``core.data_quality.QualityPass``) also gathers the data quality report the
+    server writes for a job (``quality.report()``)."""
     from core.validation import validate_local as _validate
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"no such file: {path}")
     name = base_model_name(model) if model else None
-    return _validate(path, name, settings, kind=method, param=param)
+    return _validate(path, name, settings, kind=method, param=param, quality=quality)
 
 
 class Files(_Files):
