@@ -2,14 +2,15 @@
 answer balance; gathered in the validation pass, one example at a time.
 
 Memory grows with the sketches, not the file: per example an 8-byte digest (exact duplicates)
-and a MinHash signature of :data:`NUM_PERM` values in a ``datasketch.MinHashLSH`` index (near
-duplicates); answer counts are capped at :data:`MAX_DISTINCT_ANSWERS` distinct answers. Line
-numbers kept per finding are capped at :data:`MAX_LINES`.
+and the LSH band keys of a MinHash signature of :data:`NUM_PERM` values (near duplicates), about
+100 bytes in all (``core.duplicate_index``); answer counts are capped at
+:data:`MAX_DISTINCT_ANSWERS` distinct answers. Line numbers kept per finding are capped at
+:data:`MAX_LINES`.
 
 - exact duplicates: the whole example (every message's role and text, tools) after folding
   case and whitespace; clusters list their line numbers, first occurrence first;
-- near duplicates: estimated Jaccard similarity (MinHash with :data:`NUM_PERM` permutations in
-  an LSH index) of the character 5-grams of the words of the non-system messages at least
+- near duplicates: estimated Jaccard similarity (MinHash with :data:`NUM_PERM` permutations,
+  LSH bands) of the character 5-grams of the words of the non-system messages at least
   :data:`NEAR_THRESHOLD` (a rewording of one or two words in a
   sentence-long example), not already exact duplicates; a system prompt every example shares is
   left out, or every example would look alike;
@@ -27,19 +28,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import numpy as np
+
 from core import sensitive
+from core.duplicate_index import NUM_PERM, DuplicateIndex, lsh_scheme, sketch
 
 NEAR_THRESHOLD: Final = 0.6
-NUM_PERM: Final = 128
+__all__ = ["NEAR_THRESHOLD", "NUM_PERM", "QualityPass"]
 SHINGLE: Final = 5
 MAX_LINES: Final = 50
 MAX_DISTINCT_ANSWERS: Final = 10_000
 DOMINANT_ANSWER_SHARE: Final = 0.8
 _WORD: Final = re.compile(r"\w+")
-
-
-def _identity(value: int) -> int:
-    return value
 
 
 def _normalize(text: str) -> str:
@@ -91,10 +91,8 @@ def _final_answer(obj: dict[str, Any]) -> str | None:
 
 @dataclass
 class _FileQuality:
+    index: DuplicateIndex
     n_examples: int = 0
-    first_line: dict[bytes, int] = field(default_factory=dict)
-    exact: dict[int, list[int]] = field(default_factory=dict)
-    near: dict[int, list[int]] = field(default_factory=dict)
     sensitive: dict[str, dict[str, Any]] = field(default_factory=dict)
     answers: Counter[str] = field(default_factory=Counter)
     n_answers: int = 0
@@ -106,49 +104,22 @@ class QualityPass:
     """Feed it the examples of the training file, then of the validation file; read :meth:`report`."""
 
     def __init__(self, near_threshold: float = NEAR_THRESHOLD) -> None:
-        from datasketch import MinHash, MinHashLSH
-
         self.near_threshold = near_threshold
-        template = MinHash(num_perm=NUM_PERM, seed=1, hashfunc=_identity)  # permutations made once, not per example
-        self._permutations, self._scheme = template.permutations, template.scheme
         self._files: dict[str, _FileQuality] = {}
-        self._lsh: dict[str, Any] = {}
-        self._make_lsh = lambda: MinHashLSH(threshold=near_threshold, num_perm=NUM_PERM)
-        self._dropped: dict[str, dict[str, set[int]]] = {}
-        self._leaks_exact: list[tuple[int, int]] = []
-        self._leaks_near: list[tuple[int, int]] = []
-        self._n_leaks = 0
+        lsh_scheme(near_threshold)  # import datasketch and detect-secrets now (seconds), not mid-file
+        sensitive.find("AKIA")
 
     def add(self, param: str, line: int, obj: dict[str, Any]) -> None:
         """One valid example of ``param`` (``training_file`` / ``validation_file``) at ``line``."""
-        q = self._files.setdefault(param, _FileQuality())
+        q = self._files.get(param)
+        if q is None:
+            q = self._files[param] = _FileQuality(DuplicateIndex(self.near_threshold))
         q.n_examples += 1
         texts = _texts(obj)
         norm = "\n".join(f"{role}:{_normalize(t)}" for _, t, role in texts)
-        digest = hashlib.blake2b(norm.encode(), digest_size=8).digest()
-        first = q.first_line.setdefault(digest, line)
-        is_exact = first != line
-        drop = self._dropped.setdefault(param, {"exact": set(), "near": set()})
-        if is_exact:
-            q.exact.setdefault(first, [first]).append(line)
-            drop["exact"].add(line)
+        digest = int.from_bytes(hashlib.blake2b(norm.encode(), digest_size=8).digest(), "little")
         # a system prompt shared by every example would make them all look alike: leave it out
-        signature = self._signature(_normalize("\n".join(t for _, t, role in texts if role != "system")))
-        lsh = self._lsh.get(param)
-        if lsh is None:
-            lsh = self._lsh[param] = self._make_lsh()
-        if not is_exact and signature is not None:
-            similar = lsh.query(signature)
-            if similar:
-                head = min(similar)
-                q.near.setdefault(head, [head]).append(line)
-                drop["near"].add(line)
-            else:
-                lsh.insert(line, signature)
-        elif signature is not None and not lsh.query(signature):
-            lsh.insert(line, signature)
-        if param == "validation_file":
-            self._check_leak(line, digest, signature)
+        q.index.add(line, digest, self._sketch(" ".join(t for _, t, role in texts if role != "system")))
         for where, text, _ in texts:
             for finding in sensitive.find(text):
                 entry = q.sensitive.setdefault(finding.kind, {"count": 0, "lines": [], "fields": set()})
@@ -170,50 +141,34 @@ class QualityPass:
     def duplicate_lines(self, param: str, mode: str) -> set[int]:
         """Every line a ``dedupe`` of ``mode`` (``exact`` or ``near``: both kinds) drops from ``param``
         (all copies but the first of each cluster)."""
-        drop = self._dropped.get(param, {"exact": set(), "near": set()})
-        return drop["exact"] | drop["near"] if mode == "near" else set(drop["exact"])
+        q = self._files.get(param)
+        if q is None:
+            return set()
+        clusters = q.index.resolve()
+        found = [clusters.exact] + ([clusters.near] if mode == "near" else [])
+        return {line for kind in found for cluster in kind.values() for line in cluster[1:]}
 
-    def _signature(self, norm: str) -> Any:
-        import numpy as np
-        from datasketch import MinHash
-
-        data = np.frombuffer(" ".join(_WORD.findall(norm)).encode(), dtype=np.uint8).astype(np.uint64)
+    def _sketch(self, text: str) -> tuple[np.ndarray, np.ndarray] | None:
+        data = np.frombuffer(" ".join(_WORD.findall(text.casefold())).encode(), dtype=np.uint8).astype(np.uint64)
         n = len(data) - SHINGLE + 1
         if n < SHINGLE:
             return None  # too short to be "near": exact duplicates cover it
         shingles = np.zeros(n, dtype=np.uint64)
         for k in range(SHINGLE):  # a polynomial hash of every 5-byte window, vectorised
             shingles = shingles * np.uint64(1_000_003) + data[k:k + n]
-        m = MinHash(num_perm=NUM_PERM, permutations=self._permutations, scheme=self._scheme, hashfunc=_identity)
-        m.update_batch((shingles & np.uint64(0xFFFFFFFF)).tolist())
-        return m
-
-    def _check_leak(self, line: int, digest: bytes, signature: Any) -> None:
-        train = self._files.get("training_file")
-        if train is None:
-            return
-        if digest in train.first_line:
-            self._n_leaks += 1
-            if len(self._leaks_exact) < MAX_LINES:
-                self._leaks_exact.append((line, train.first_line[digest]))
-            return
-        lsh = self._lsh.get("training_file")
-        if signature is not None and lsh is not None:
-            similar = lsh.query(signature)
-            if similar:
-                self._n_leaks += 1
-                if len(self._leaks_near) < MAX_LINES:
-                    self._leaks_near.append((line, min(similar)))
+        return sketch(shingles & np.uint64(0xFFFFFFFF), self.near_threshold)
 
     def report(self) -> dict[str, Any]:
         """The report (JSON-ready): per file, then leakage, then one-sentence ``warnings``."""
         files = {param: self._file_report(q) for param, q in self._files.items()}
         out: dict[str, Any] = {"near_duplicate_threshold": self.near_threshold, "files": files}
         if "validation_file" in files:
+            train = self._files.get("training_file")
+            exact, near = self._files["validation_file"].index.leaks(train.index) if train else ([], [])
             out["leakage"] = {
-                "n_examples": self._n_leaks,
-                "exact": [{"validation_line": v, "training_line": t} for v, t in self._leaks_exact],
-                "near": [{"validation_line": v, "training_line": t} for v, t in self._leaks_near],
+                "n_examples": len(exact) + len(near),
+                "exact": [{"validation_line": v, "training_line": t} for v, t in exact[:MAX_LINES]],
+                "near": [{"validation_line": v, "training_line": t} for v, t in near[:MAX_LINES]],
             }
         out["warnings"] = self._warnings(out)
         return out
@@ -226,10 +181,11 @@ class QualityPass:
                     "clusters": [c[:MAX_LINES] for c in list(found.values())[:MAX_LINES]]}
 
         top = q.answers.most_common(5)
+        resolved = q.index.resolve()
         return {
             "n_examples": q.n_examples,
-            "exact_duplicates": clusters(q.exact),
-            "near_duplicates": clusters(q.near),
+            "exact_duplicates": clusters(resolved.exact),
+            "near_duplicates": clusters(resolved.near),
             "sensitive": {kind: {"count": e["count"], "lines": e["lines"], "fields": sorted(e["fields"])}
                           for kind, e in sorted(q.sensitive.items())},
             "answers": {

@@ -27,8 +27,17 @@ _IBAN: Final = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1
 _IPV4: Final = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _IPV6: Final = re.compile(r"(?<![\w:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
 # KeywordDetector (``password = ...``) costs ten times all the others: only where it can match
+# (first a substring test for the keywords, then this)
 _KEYWORD_ASSIGNMENT: Final = re.compile(r"(?:pass|pwd|secret|token|key|auth|cred)[\w-]*['\"]?\s*(?::|=|\bis\b)",
                                         re.IGNORECASE)
+_KEYWORDS: Final = ("pass", "pwd", "secret", "token", "key", "auth", "cred")
+# Every vendor detector's pattern needs one of these markers (JWT, Slack, basic auth in a URL,
+# npm, Azure, private keys) or a run of 11+ non-space characters (Artifactory's ``AP?`` + 8 is
+# the shortest) holding a digit, a capital, ``_``, ``-`` or a quote: a word of 11+ lower-case
+# letters matches none. A text without either skips the twenty detectors.
+_LONG_TOKEN: Final = re.compile(r"\S{11}")
+_VENDOR_MARKERS: Final = ("://", "eyj", "xox", "accountkey", "_authtoken", "private key", "putty")
+_DIGIT: Final = re.compile(r"\d")
 _TOKEN_END: Final = frozenset(" \t\r\n\"'`,;<>()[]{}")
 _SECRET_PLUGINS: Final = (
     "AWSKeyDetector", "ArtifactoryDetector", "AzureStorageKeyDetector", "BasicAuthDetector", "DiscordBotTokenDetector",
@@ -84,9 +93,15 @@ def _secret_detectors() -> tuple[Any, ...]:
 
 
 def _secrets(text: str) -> Iterator[Finding]:
-    keyword = _KEYWORD_ASSIGNMENT.search(text) is not None
+    folded = text.lower()
+    keyword = any(k in folded for k in _KEYWORDS) and _KEYWORD_ASSIGNMENT.search(text) is not None
+    vendor = any(m in folded for m in _VENDOR_MARKERS) or (
+        _LONG_TOKEN.search(text) is not None
+        and any(len(t) >= 11 and not (t.isalpha() and t.islower()) for t in text.split()))
+    if not (keyword or vendor):
+        return
     values = {secret.secret_value for detector in _secret_detectors()
-              if keyword or type(detector).__name__ != "KeywordDetector"
+              if (keyword if type(detector).__name__ == "KeywordDetector" else vendor)
               for secret in detector.analyze_line(filename="example.txt", line=text, line_number=1)
               if secret.secret_value}
     for value in values:
@@ -116,18 +131,32 @@ def _find_cached(text: str) -> tuple[Finding, ...]:
 
 def _find(text: str) -> list[Finding]:
     found: list[Finding] = list(_secrets(text))
-    found += [Finding("email", m.start(), m.end()) for m in _EMAIL.finditer(text)]
+    if "@" in text:
+        found += [Finding("email", m.start(), m.end()) for m in _EMAIL.finditer(text)]
+    if _DIGIT.search(text) is None:  # every kind below but IPv6 needs a digit
+        found += _ipv6(text)
+        return _without_overlaps(found)
     found += [Finding("iban", m.start(), m.end()) for m in _IBAN.finditer(text) if _iban_ok(m.group())]
     for m in _CARD.finditer(text):
         digits = re.sub(r"\D", "", m.group())
         if 13 <= len(digits) <= 19 and _luhn(digits):
             found.append(Finding("credit_card", m.start(), m.end()))
     found += [Finding("ip_address", m.start(), m.end()) for m in _IPV4.finditer(text) if _ip_ok(m.group())]
-    found += [Finding("ip_address", m.start(), m.end()) for m in _IPV6.finditer(text) if _ip_ok(m.group())]
+    found += _ipv6(text)
     for m in _PHONE.finditer(text):
         digits = re.sub(r"\D", "", m.group())
         if 9 <= len(digits) <= 15 and (m.group().startswith(("+", "(")) or re.search(r"[ .-]", m.group())):
             found.append(Finding("phone", m.start(), m.end()))
+    return _without_overlaps(found)
+
+
+def _ipv6(text: str) -> list[Finding]:
+    if text.count(":") < 2:
+        return []
+    return [Finding("ip_address", m.start(), m.end()) for m in _IPV6.finditer(text) if _ip_ok(m.group())]
+
+
+def _without_overlaps(found: list[Finding]) -> list[Finding]:
     kept: list[Finding] = []
     for f in found:  # order above is priority: a card number is not also a phone number
         if all(f.end <= k.start or f.start >= k.end for k in kept):

@@ -4,6 +4,7 @@ flags at most 2% of the clean lines."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -150,3 +151,17 @@ def test_a_dominant_answer_and_empty_answers_are_reported() -> None:
     assert answers["top"][0] == {"share": 0.85, "count": 17, "answer": "positive"}
     assert answers["empty"] == {"count": 3, "lines": [18, 19, 20]}
     assert "Training file: one answer is 85% of all answers." in rep["warnings"]
+
+
+def test_unrelated_examples_are_not_near_duplicates_however_many() -> None:
+    """LSH band collisions grow with the square of the file: each candidate is checked against
+    its signature, so 1,500 unrelated examples (a Zipf draw from 5,000 words) give no flags."""
+    rng = random.Random(11)
+    vocabulary = sorted({"".join(rng.choice("aeioukstrnlmp") for _ in range(rng.randint(3, 9))) for _ in range(5000)})
+    cum = list(itertools.accumulate(1 / k for k in range(1, len(vocabulary) + 1)))
+    quality = QualityPass()
+    for line in range(1, 1501):
+        user = " ".join(rng.choices(vocabulary, cum_weights=cum, k=rng.randint(12, 30)))
+        quality.add("training_file", line, _example(user, " ".join(rng.choices(vocabulary, cum_weights=cum, k=6))))
+    assert quality.report()["files"]["training_file"]["near_duplicates"] == {"n_examples": 0, "share": 0.0,
+                                                                            "clusters": []}
