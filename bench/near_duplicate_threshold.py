@@ -21,12 +21,12 @@ pass flags as near (or exact) duplicates.
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import pkgutil
 import random
 import re
 import statistics
-import importlib
 
 from core.data_quality import QualityPass
 
@@ -82,7 +82,8 @@ def main() -> None:
         "reworded": [], "template": [], "template-short": [], "unrelated": []}
     for i in range(args.pairs):
         s = picked[i]
-        kinds["reworded"].append((_chat(s, picked[args.pairs + i]), _chat(reword(rng, s, vocabulary), picked[args.pairs + i])))
+        answer = picked[args.pairs + i]
+        kinds["reworded"].append((_chat(s, answer), _chat(reword(rng, s, vocabulary), answer)))
         f, g = rng.sample(names, 2)
         cond = picked[2 * args.pairs + i]
         kinds["template"].append((

@@ -1,7 +1,8 @@
 """Validation with and without the data quality pass, in one run: time ratio and peak RSS.
 
 Writes a synthetic chat JSONL file of ``--mb`` megabytes (sentences of Zipf-drawn words from a
-20,000-word made-up vocabulary, 0.5% planted exact duplicates, an e-mail address in 0.2%), then validates it twice in fresh child processes, as the
+20,000-word made-up vocabulary, 0.5% planted exact duplicates, an e-mail address in 0.2%),
+then validates it twice (``--repeat`` rounds, interleaved) in fresh child processes, as the
 scheduler's ``validating_files`` stage does (token counts with ``--model``'s tokenizer and chat
 template), once without and once with ``core.data_quality.QualityPass``. Prints both wall times,
 their ratio, and each child's peak RSS.
@@ -70,7 +71,8 @@ def child(path: str, model: str, quality: bool) -> None:
     elapsed = time.perf_counter() - start
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     warnings = q.report()["warnings"] if q is not None else []
-    print(json.dumps({"seconds": elapsed, "setup_seconds": start - setup, "rss_mb": rss, "examples": result.n_examples, "warnings": warnings}))
+    print(json.dumps({"seconds": elapsed, "setup_seconds": start - setup, "rss_mb": rss,
+                      "examples": result.n_examples, "warnings": warnings}))
 
 
 def main() -> None:
@@ -96,7 +98,7 @@ def main() -> None:
                 runs[mode].append(run)
                 print(f"quality {mode:<3s}: {run['seconds']:8.1f} s (+ {run['setup_seconds']:.1f} s setup)  "
                       f"peak RSS {run['rss_mb']:7.0f} MB", flush=True)
-        ratios = [on["seconds"] / off["seconds"] for off, on in zip(runs["off"], runs["on"])]
+        ratios = [on["seconds"] / off["seconds"] for off, on in zip(runs["off"], runs["on"], strict=True)]
         print("time ratio (on / off) per round:", " ".join(f"{r:.2f}" for r in ratios),
               f"; overall {sum(r['seconds'] for r in runs['on']) / sum(r['seconds'] for r in runs['off']):.2f}")
         print("warnings:", *runs["on"][-1]["warnings"], sep="\n  ")

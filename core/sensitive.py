@@ -88,8 +88,8 @@ def _ip_ok(value: str) -> bool:
 def _secret_detectors() -> tuple[Any, ...]:
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
-    return tuple(cls() for cls in get_mapping_from_secret_type_to_class().values()
-                 if cls.__name__ in _SECRET_PLUGINS)
+    classes: list[Any] = list(get_mapping_from_secret_type_to_class().values())
+    return tuple(cls() for cls in classes if cls.__name__ in _SECRET_PLUGINS)
 
 
 def _secrets(text: str) -> Iterator[Finding]:
