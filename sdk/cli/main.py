@@ -30,7 +30,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from sdk.cli import chat, evals, files, graders, jobs, models, validate
+from sdk.cli import admin, chat, evals, files, graders, jobs, models, validate
 from sdk.cli._common import EXIT_USAGE, add_connection_options, connection_parent, run_client_command
 
 
@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     evals.register(sub, parent)
     graders.register(sub, parent)
     validate.register(sub, parent)
+    admin.register(sub, parent)
     return parser
 
 

@@ -1,0 +1,156 @@
+"""``openft admin projects|keys|usage|audit``: the admin API through the official client.
+
+The connection's key (``--api-key`` / ``$OPENFT_API_KEY``) must be an admin key; it is sent as
+the official client's ``admin_api_key``. Tables for people, ``--json`` for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from sdk._client import Client
+from sdk._config import resolve_api_key
+from sdk.cli._common import EXIT_OK
+from sdk.cli._output import Column, fmt_time, show, show_deleted
+
+PROJECT_COLUMNS: list[Column] = [
+    ("ID", lambda p: p.id), ("NAME", lambda p: p.name), ("STATUS", lambda p: p.status),
+    ("CREATED", lambda p: fmt_time(p.created_at)),
+]
+KEY_COLUMNS: list[Column] = [
+    ("ID", lambda k: k.id), ("NAME", lambda k: k.name), ("KEY", lambda k: k.redacted_value),
+    ("CREATED", lambda k: fmt_time(k.created_at)),
+]
+USAGE_COLUMNS: list[Column] = [
+    ("START", lambda r: fmt_time(r["start_time"])), ("PROJECT", lambda r: r.get("project_id")),
+    ("MODEL", lambda r: r.get("model")), ("REQUESTS", lambda r: r["num_model_requests"]),
+    ("INPUT", lambda r: r["input_tokens"]), ("OUTPUT", lambda r: r["output_tokens"]),
+]
+AUDIT_COLUMNS: list[Column] = [
+    ("WHEN", lambda e: fmt_time(e.effective_at)), ("TYPE", lambda e: e.type),
+    ("PROJECT", lambda e: e.project.id if e.project else ""),
+    ("ACTOR", lambda e: e.actor.api_key.id if e.actor and e.actor.api_key else ""),
+]
+
+
+def admin_client(args: argparse.Namespace) -> Client:
+    """A client whose key goes out as the admin key."""
+    key = resolve_api_key(args.api_key)
+    return Client(base_url=args.base_url, api_key=key, admin_api_key=key)
+
+
+def _projects_list(args: argparse.Namespace) -> int:
+    with admin_client(args) as c:
+        rows = list(c.openai.admin.organization.projects.list(include_archived=args.include_archived))
+    show(args.json, rows, table=PROJECT_COLUMNS)
+    return EXIT_OK
+
+
+def _projects_create(args: argparse.Namespace) -> int:
+    with admin_client(args) as c:
+        project = c.openai.admin.organization.projects.create(name=args.name)
+    show(args.json, project, fields=PROJECT_COLUMNS)
+    return EXIT_OK
+
+
+def _projects_archive(args: argparse.Namespace) -> int:
+    with admin_client(args) as c:
+        project = c.openai.admin.organization.projects.archive(args.project_id)
+    show(args.json, project, fields=PROJECT_COLUMNS)
+    return EXIT_OK
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    with admin_client(args) as c:
+        org = c.openai.admin.organization
+        rows = list(org.projects.api_keys.list(args.project) if args.project else org.admin_api_keys.list())
+    show(args.json, rows, table=KEY_COLUMNS)
+    return EXIT_OK
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    """A service account with a new key in ``--project``, or a new admin key."""
+    with admin_client(args) as c:
+        org = c.openai.admin.organization
+        if args.project:
+            svc = org.projects.service_accounts.create(args.project, name=args.name)
+            out: Any = {"id": svc.api_key.id if svc.api_key else None, "service_account": svc.id,
+                        "value": svc.api_key.value if svc.api_key else None}
+        else:
+            made = org.admin_api_keys.create(name=args.name)
+            out = {"id": made.id, "value": made.value}
+    show(args.json, out, text=f"{out['id']}: {out['value']}  (shown once)")
+    return EXIT_OK
+
+
+def _keys_delete(args: argparse.Namespace) -> int:
+    with admin_client(args) as c:
+        org = c.openai.admin.organization
+        deleted = (org.projects.api_keys.delete(args.key_id, project_id=args.project) if args.project
+                   else org.admin_api_keys.delete(args.key_id))
+    show_deleted(args.json, deleted)
+    return EXIT_OK
+
+
+def _usage(args: argparse.Namespace) -> int:
+    start = int(time.time()) - args.days * 86400
+    with admin_client(args) as c:
+        page = c.openai.admin.organization.usage.completions(
+            start_time=start, bucket_width="1d", limit=min(args.days + 1, 31), group_by=["project_id", "model"])
+    rows = [{"start_time": b.start_time, **r.model_dump()} for b in page.data for r in b.results]
+    show(args.json, page.model_dump() if args.json else rows, table=USAGE_COLUMNS, rows=rows)
+    return EXIT_OK
+
+
+def _audit(args: argparse.Namespace) -> int:
+    kwargs: dict[str, Any] = {"limit": args.limit}
+    if args.type:
+        kwargs["event_types"] = args.type
+    if args.project:
+        kwargs["project_ids"] = [args.project]
+    with admin_client(args) as c:
+        page = c.openai.admin.organization.audit_logs.list(**kwargs)
+    show(args.json, page.data, table=AUDIT_COLUMNS)
+    return EXIT_OK
+
+
+def register(sub: Any, parent: argparse.ArgumentParser) -> None:
+    """Add ``admin`` and its subcommands to the top-level subparsers ``sub``."""
+    admin = sub.add_parser("admin", help="projects, keys, usage and audit log (admin key)")
+    groups = admin.add_subparsers(dest="admin_command", metavar="COMMAND", required=True)
+
+    projects = groups.add_parser("projects", help="projects").add_subparsers(dest="cmd", required=True)
+    p = projects.add_parser("list", parents=[parent], help="list projects")
+    p.add_argument("--include-archived", action="store_true")
+    p.set_defaults(handler=_projects_list)
+    p = projects.add_parser("create", parents=[parent], help="create a project")
+    p.add_argument("name")
+    p.set_defaults(handler=_projects_create)
+    p = projects.add_parser("archive", parents=[parent], help="archive a project (its keys stop working)")
+    p.add_argument("project_id")
+    p.set_defaults(handler=_projects_archive)
+
+    keys = groups.add_parser("keys", help="project and admin keys").add_subparsers(dest="cmd", required=True)
+    p = keys.add_parser("list", parents=[parent], help="a project's keys (--project) or the admin keys")
+    p.add_argument("--project")
+    p.set_defaults(handler=_keys_list)
+    p = keys.add_parser("create", parents=[parent], help="a service-account key (--project) or an admin key")
+    p.add_argument("name")
+    p.add_argument("--project")
+    p.set_defaults(handler=_keys_create)
+    p = keys.add_parser("delete", parents=[parent], help="revoke a key (a project's with --project)")
+    p.add_argument("key_id")
+    p.add_argument("--project")
+    p.set_defaults(handler=_keys_delete)
+
+    p = groups.add_parser("usage", parents=[parent], help="tokens served per day, project and model")
+    p.add_argument("--days", type=int, default=7)
+    p.set_defaults(handler=_usage)
+
+    p = groups.add_parser("audit", parents=[parent], help="the audit log, newest first")
+    p.add_argument("--type", action="append", help="event type (repeatable)")
+    p.add_argument("--project")
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(handler=_audit)
