@@ -45,11 +45,7 @@ MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
 
 
 def field_part(name: str, value: str) -> bytes:
-    return (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
-        + value.encode()
-        + b"\r\n"
-    )
+    return f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value.encode() + b"\r\n"
 
 
 def file_part(name: str, filename: bytes | None, data: bytes) -> bytes:
@@ -99,89 +95,39 @@ class Case:
     auth: str | None = "good"  # good | none | a literal header value
 
 
+def file_post(
+    id: str, status: int, param: str | None = None, *, code: str | None = None, content: bytes, auth: str = "good"
+) -> Case:
+    """A ``POST /v1/files`` case with a multipart body."""
+    headers = {"content-type": MULTIPART}
+    return Case(id, "POST", "/v1/files", status, param, code=code, content=content, headers=headers, auth=auth)
+
+
 CASES = [
     # /v1/files create
-    Case(
-        "missing-purpose",
-        "POST",
-        "/v1/files",
-        400,
-        "purpose",
-        content=upload_body(purpose=None),
-        headers={"content-type": MULTIPART},
-    ),
-    Case(
-        "unknown-purpose",
-        "POST",
-        "/v1/files",
-        400,
-        "purpose",
-        content=upload_body("training"),
-        headers={"content-type": MULTIPART},
-    ),
-    Case(
-        "output-purpose",
-        "POST",
-        "/v1/files",
-        400,
-        "purpose",
-        content=upload_body("fine-tune-results"),
-        headers={"content-type": MULTIPART},
-    ),
-    Case(
+    file_post("missing-purpose", 400, "purpose", content=upload_body(purpose=None)),
+    file_post("unknown-purpose", 400, "purpose", content=upload_body("training")),
+    file_post("output-purpose", 400, "purpose", content=upload_body("fine-tune-results")),
+    file_post(
         "purpose-after-file",
-        "POST",
-        "/v1/files",
         400,
         "purpose",
         content=multipart(file_part("file", b"t.jsonl", GOOD), field_part("purpose", "nope")),
-        headers={"content-type": MULTIPART},
     ),
-    Case(
-        "missing-file",
-        "POST",
-        "/v1/files",
-        400,
-        "file",
-        content=multipart(field_part("purpose", "fine-tune")),
-        headers={"content-type": MULTIPART},
-    ),
-    Case(
-        "empty-file",
-        "POST",
-        "/v1/files",
-        400,
-        "file",
-        code="empty_file",
-        content=upload_body(data=b""),
-        headers={"content-type": MULTIPART},
-    ),
-    Case(
+    file_post("missing-file", 400, "file", content=multipart(field_part("purpose", "fine-tune"))),
+    file_post("empty-file", 400, "file", code="empty_file", content=upload_body(data=b"")),
+    file_post(
         "file-as-text-field",
-        "POST",
-        "/v1/files",
         400,
         "file",
         content=multipart(field_part("purpose", "fine-tune"), field_part("file", "abc")),
-        headers={"content-type": MULTIPART},
     ),
-    Case(
-        "two-files",
-        "POST",
-        "/v1/files",
-        400,
-        "file",
-        content=upload_body(extra=(file_part("file", b"a.jsonl", GOOD),)),
-        headers={"content-type": MULTIPART},
-    ),
-    Case(
+    file_post("two-files", 400, "file", content=upload_body(extra=(file_part("file", b"a.jsonl", GOOD),))),
+    file_post(
         "file-wrong-field",
-        "POST",
-        "/v1/files",
         400,
         "document",
         content=multipart(field_part("purpose", "fine-tune"), file_part("document", b"a.jsonl", GOOD)),
-        headers={"content-type": MULTIPART},
     ),
     Case("json-body", "POST", "/v1/files", 400, json={"purpose": "fine-tune", "file": "x"}),
     Case("no-content-type", "POST", "/v1/files", 400, content=b"purpose=fine-tune"),
@@ -201,99 +147,35 @@ CASES = [
         content=upload_body(),
         headers={"content-type": "multipart/form-data"},
     ),
-    Case(
+    file_post(
         "truncated-multipart",
-        "POST",
-        "/v1/files",
         400,
-        content=multipart(
-            field_part("purpose", "fine-tune"), file_part("file", b"t.jsonl", GOOD * 100), close=False
-        )[:-10],
-        headers={"content-type": MULTIPART},
+        content=multipart(field_part("purpose", "fine-tune"), file_part("file", b"t.jsonl", GOOD * 100), close=False)[
+            :-10
+        ],
     ),
-    Case(
-        "garbage-multipart",
-        "POST",
-        "/v1/files",
-        400,
-        content=b"\x00\x01garbage" * 10,
-        headers={"content-type": MULTIPART},
-    ),
-    Case(
-        "path-filename",
-        "POST",
-        "/v1/files",
-        400,
-        "file",
-        code="invalid_filename",
-        content=upload_body(filename=b"../../etc/passwd"),
-        headers={"content-type": MULTIPART},
-    ),
-    Case(
+    file_post("garbage-multipart", 400, content=b"\x00\x01garbage" * 10),
+    file_post("path-filename", 400, "file", code="invalid_filename", content=upload_body(filename=b"../../etc/passwd")),
+    file_post(
         "windows-path-filename",
-        "POST",
-        "/v1/files",
         400,
         "file",
         code="invalid_filename",
         content=upload_body(filename=b"..\\\\..\\\\boot.ini"),
-        headers={"content-type": MULTIPART},
     ),
-    Case(
-        "control-char-filename",
-        "POST",
-        "/v1/files",
-        400,
-        "file",
-        code="invalid_filename",
-        content=upload_body(filename=b"a\x01b.jsonl"),
-        headers={"content-type": MULTIPART},
+    file_post(
+        "control-char-filename", 400, "file", code="invalid_filename", content=upload_body(filename=b"a\x01b.jsonl")
     ),
-    Case(
-        "escaped-newline-filename",
-        "POST",
-        "/v1/files",
-        400,
-        "file",
-        code="invalid_filename",
-        content=upload_body(filename=b"a%0Ab.jsonl"),
-        headers={"content-type": MULTIPART},
+    file_post(
+        "escaped-newline-filename", 400, "file", code="invalid_filename", content=upload_body(filename=b"a%0Ab.jsonl")
     ),
-    Case(
-        "dotdot-filename",
-        "POST",
-        "/v1/files",
-        400,
-        "file",
-        code="invalid_filename",
-        content=upload_body(filename=b".."),
-        headers={"content-type": MULTIPART},
-    ),
-    Case(
-        "oversize-file",
-        "POST",
-        "/v1/files",
-        413,
-        "file",
-        content=upload_body(data=b"x" * (MAX_FILE + 1)),
-        headers={"content-type": MULTIPART},
-    ),
-    Case(
-        "oversize-declared",
-        "POST",
-        "/v1/files",
-        413,
-        "file",
-        content=upload_body(data=b"x" * (MAX_FILE + 2 * 1024 * 1024)),
-        headers={"content-type": MULTIPART},
-    ),
-    Case(
+    file_post("dotdot-filename", 400, "file", code="invalid_filename", content=upload_body(filename=b"..")),
+    file_post("oversize-file", 413, "file", content=upload_body(data=b"x" * (MAX_FILE + 1))),
+    file_post("oversize-declared", 413, "file", content=upload_body(data=b"x" * (MAX_FILE + 2 * 1024 * 1024))),
+    file_post(
         "expires-too-short",
-        "POST",
-        "/v1/files",
         400,
         "expires_after[seconds]",
-        headers={"content-type": MULTIPART},
         content=upload_body(
             extra=(
                 field_part("expires_after[anchor]", "created_at"),
@@ -301,13 +183,10 @@ CASES = [
             )
         ),
     ),
-    Case(
+    file_post(
         "expires-too-long",
-        "POST",
-        "/v1/files",
         400,
         "expires_after[seconds]",
-        headers={"content-type": MULTIPART},
         content=upload_body(
             extra=(
                 field_part("expires_after[anchor]", "created_at"),
@@ -315,13 +194,10 @@ CASES = [
             )
         ),
     ),
-    Case(
+    file_post(
         "expires-not-int",
-        "POST",
-        "/v1/files",
         400,
         "expires_after[seconds]",
-        headers={"content-type": MULTIPART},
         content=upload_body(
             extra=(
                 field_part("expires_after[anchor]", "created_at"),
@@ -329,13 +205,10 @@ CASES = [
             )
         ),
     ),
-    Case(
+    file_post(
         "expires-bad-anchor",
-        "POST",
-        "/v1/files",
         400,
         "expires_after[anchor]",
-        headers={"content-type": MULTIPART},
         content=upload_body(
             extra=(
                 field_part("expires_after[anchor]", "last_active_at"),
@@ -357,15 +230,7 @@ CASES = [
     Case("wrong-key", "GET", "/v1/files", 401, code="invalid_api_key", auth="Bearer sk-openft-wrong"),
     Case("basic-auth", "GET", "/v1/files", 401, auth="Basic dXNlcjpwYXNz"),
     Case("empty-bearer", "GET", "/v1/files", 401, auth="Bearer"),
-    Case(
-        "no-key-upload",
-        "POST",
-        "/v1/files",
-        401,
-        content=upload_body(),
-        headers={"content-type": MULTIPART},
-        auth="none",
-    ),
+    file_post("no-key-upload", 401, content=upload_body(), auth="none"),
     # /v1/uploads
     Case(
         "upload-zero-bytes",
@@ -515,9 +380,7 @@ CASES = [
         "part_ids",
         json={"part_ids": ["{other_part}"]},
     ),
-    Case(
-        "complete-no-parts", "POST", "/v1/uploads/{upload}/complete", 400, "part_ids", json={"part_ids": []}
-    ),
+    Case("complete-no-parts", "POST", "/v1/uploads/{upload}/complete", 400, "part_ids", json={"part_ids": []}),
     Case(
         "complete-wrong-total",
         "POST",
@@ -559,13 +422,9 @@ class Fixtures:
 @pytest.fixture
 def pending(client: openai.OpenAI) -> Fixtures:
     """A pending upload of 100 bytes with one 10-byte part, and a part of another upload."""
-    u = client.uploads.create(
-        bytes=100, filename="p.bin", mime_type="application/octet-stream", purpose="user_data"
-    )
+    u = client.uploads.create(bytes=100, filename="p.bin", mime_type="application/octet-stream", purpose="user_data")
     part = client.uploads.parts.create(u.id, data=b"0123456789")
-    other = client.uploads.create(
-        bytes=10, filename="o.bin", mime_type="application/octet-stream", purpose="user_data"
-    )
+    other = client.uploads.create(bytes=10, filename="o.bin", mime_type="application/octet-stream", purpose="user_data")
     other_part = client.uploads.parts.create(other.id, data=b"0123456789")
     return Fixtures(upload=u.id, part=part.id, other_part=other_part.id)
 
@@ -580,9 +439,7 @@ def _fill(value: Any, fx: Fixtures) -> Any:
     return value
 
 
-def assert_error_body(
-    resp: Any, status: int, param: str | None = None, code: str | None = None
-) -> dict[str, Any]:
+def assert_error_body(resp: Any, status: int, param: str | None = None, code: str | None = None) -> dict[str, Any]:
     """``resp`` is an OpenAI-shaped error with ``status`` (and ``param``/``code`` when given)."""
     assert resp.status_code == status, resp.text
     assert resp.headers["content-type"].startswith("application/json")
@@ -602,9 +459,7 @@ def assert_error_body(
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input(
-    case: Case, http: Any, pending: Fixtures, store: Store, engine: Engine, api_key: str
-) -> None:
+def test_bad_input(case: Case, http: Any, pending: Fixtures, store: Store, engine: Engine, api_key: str) -> None:
     before_store, before_rows = store_leftovers(store), row_counts(engine)
     headers = dict(case.headers)
     if case.auth == "none":
@@ -638,12 +493,8 @@ def test_chunked_oversize_without_length(http: Any, store: Store, engine: Engine
     assert row_counts(engine)["files"] == 0
 
 
-def test_expired_upload_refuses_parts(
-    client: openai.OpenAI, app: FastAPI, engine: Engine, store: Store
-) -> None:
-    u = client.uploads.create(
-        bytes=6, filename="e.bin", mime_type="application/octet-stream", purpose="user_data"
-    )
+def test_expired_upload_refuses_parts(client: openai.OpenAI, app: FastAPI, engine: Engine, store: Store) -> None:
+    u = client.uploads.create(bytes=6, filename="e.bin", mime_type="application/octet-stream", purpose="user_data")
     p = client.uploads.parts.create(u.id, data=b"abc")
     with Session(engine) as session:
         session.exec(update(Upload).where(col(Upload.id) == u.id).values(expires_at=0))
@@ -684,9 +535,7 @@ def test_bad_key_is_401_without_retries(server: LiveServer, key: str | None) -> 
     assert [(s, r) for _m, _p, s, r in seen] == [(401, "0")]
 
 
-def test_creates_never_answer_retryable_statuses(
-    client: openai.OpenAI, server: LiveServer
-) -> None:  # item 38
+def test_creates_never_answer_retryable_statuses(client: openai.OpenAI, server: LiveServer) -> None:  # item 38
     """Creates (good and bad) answer 2xx/4xx other than 408/409/429, so the client never re-sends one."""
     f = client.files.create(file=chat_jsonl(2), purpose="fine-tune")
     for bad in (
@@ -771,18 +620,12 @@ def test_request_id_on_errors(client: openai.OpenAI, http: Any) -> None:  # item
     ):
         assert resp.headers.get("x-request-id")
     assert http.get("/v1/files", headers={"x-request-id": "abc-1"}).headers["x-request-id"] == "abc-1"
-    assert (
-        http.get("/v1/files", headers={"x-request-id": "bad id <script>"})
-        .headers["x-request-id"]
-        .startswith("req_")
-    )
+    assert http.get("/v1/files", headers={"x-request-id": "bad id <script>"}).headers["x-request-id"].startswith("req_")
 
 
 def test_bodyless_post(client: openai.OpenAI, http: Any) -> None:  # item 41
     u = client.uploads.create(bytes=3, filename="b.txt", mime_type="text/plain", purpose="user_data")
-    resp = http.post(
-        f"/v1/uploads/{u.id}/cancel", headers={"content-type": "application/json", "content-length": "0"}
-    )
+    resp = http.post(f"/v1/uploads/{u.id}/cancel", headers={"content-type": "application/json", "content-length": "0"})
     assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
 
 
