@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
@@ -15,7 +15,7 @@ from api.errors import InvalidRequest, TooLarge
 from api.multipart import iter_multipart
 from api.pagination import AfterQuery, CursorPage, OrderQuery, limit_query
 from api.schemas.files import FileDeleted, FileObject
-from api.services import files
+from api.services import file_validation, files
 
 router = APIRouter(tags=["files"])
 
@@ -62,6 +62,20 @@ def retrieve_file(file_id: str, session: SessionDep, project: ProjectDep) -> Fil
 def delete_file(file_id: str, session: SessionDep, store: StoreDep, project: ProjectDep) -> FileDeleted:
     """Delete a file and its bytes. 200 with ``{"id","object":"file","deleted":true}``; 404."""
     return files.delete_file(session, store, project, file_id)
+
+
+@router.get("/files/{file_id}/validation")
+def validate_file(
+    file_id: str, session: SessionDep, state: StateDep, project: ProjectDep,
+    model: Annotated[str, Query(description="the base model whose tokenizer and max length apply")],
+    method: Annotated[str, Query(description="supervised, dpo or reinforcement")] = "supervised",
+) -> dict[str, Any]:
+    """openft: run a job's full file validation now (line numbers, token counts, truncation).
+
+    200 with ``{"valid", "error": {"code","message","param","line"}|null, "stats"}``; 400 unknown
+    ``model``/``method``; 404 no such file.
+    """
+    return file_validation.validate_file(session, state.settings, state.store, project, file_id, model, method)
 
 
 @router.get("/files/{file_id}/content")

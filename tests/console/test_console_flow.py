@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from embedded import embedded_server, fast_settings
 from factories import chat_jsonl
@@ -36,6 +37,7 @@ WIDTHS = (1280, 390)
 class Site:
     url: str
     key: str
+    admin_key: str
     client: Client
     data_dir: Path
 
@@ -51,9 +53,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         engine = make_engine(settings)
         upgrade(engine)
         key = create_key(engine, "proj-a")
+        admin_key = create_key(engine, "proj-ops", admin=True)
         with embedded_server(settings, engine, store_from_settings(settings)) as live, \
                 Client(base_url=live.url, api_key=key) as client:
-            yield Site(live.url, key, client, data_dir)
+            yield Site(live.url, key, admin_key, client, data_dir)
         engine.dispose()
 
 
@@ -99,6 +102,8 @@ def test_sign_in_refuses_a_wrong_key_with_a_message(page: Any, site: Site) -> No
     sign_in(page, site, site.key)
     page.get_by_role("heading", name="Fine-tuning jobs").wait_for()
     assert page.locator("#message").inner_text() == ""
+    assert page.get_by_role("link", name="Jobs").is_visible()
+    assert not page.get_by_role("link", name="Admin").is_visible()  # a project key
 
 
 def test_upload_shows_the_planted_error_then_the_job_succeeds_with_its_real_curve(
@@ -116,10 +121,22 @@ def test_upload_shows_the_planted_error_then_the_job_succeeds_with_its_real_curv
     report.get_by_text("was rejected").wait_for(timeout=30000)
     assert "Line 3: invalid JSON" in report.inner_text()
     assert page.locator("#upload-progress").evaluate("p => p.value") == 1
+    # valid JSON everywhere, but line 5 is no chat example: only the job's validator sees it
+    (tmp_path / "format.jsonl").write_text("\n".join([*lines[:4], '{"prompt": "no messages"}', *lines[5:]]) + "\n")
+    page.get_by_label("Base model").select_option("tiny-chat")
+    page.get_by_label("JSONL file").set_input_files(str(tmp_path / "format.jsonl"))
+    page.get_by_role("button", name="Upload and check").click()
+    report.get_by_text("is not valid for tiny-chat").wait_for(timeout=60000)
+    assert "line 5: " in report.inner_text()
     page.get_by_label("JSONL file").set_input_files(str(tmp_path / "train.jsonl"))
     page.get_by_role("button", name="Upload and check").click()
-    report.get_by_text("is valid").wait_for(timeout=30000)
-    page.get_by_label("Base model").select_option("tiny-chat")
+    report.get_by_text("is valid for tiny-chat").wait_for(timeout=60000)
+    file_id = page.get_by_label("Training file").input_value()
+    check = site.client.get(f"/files/{file_id}/validation?model=tiny-chat", cast_to=httpx.Response).json()
+    stats = check["stats"]
+    assert check["valid"] and stats["n_examples"] == 16
+    assert (f"16 examples, {stats['total_tokens']} tokens ({stats['min_example_tokens']}–{stats['max_example_tokens']} "
+            f"per example), {stats['n_truncated']} truncated at {stats['max_length']} tokens") in report.inner_text()
     page.get_by_label("Epochs").fill("2")
     page.get_by_label("Batch size").fill("4")
     page.get_by_label("Suffix").fill("web")
@@ -163,7 +180,7 @@ def test_playground_streams_base_and_ft_answers_that_match_the_api(page: Any, si
     page.get_by_label("Max tokens").fill("12")
     page.get_by_role("button", name="Send").click()
     for i in (1, 2):
-        page.locator(f'#answer-{i}[aria-busy="false"]').wait_for(timeout=120000)
+        page.locator(f'#answer-{i}[aria-busy="false"]').wait_for(timeout=300000)
     shown = [page.locator(f"#answer-{i}").inner_text() for i in (1, 2)]
     for model, text in zip(("tiny-chat", job.fine_tuned_model), shown, strict=True):
         answer = site.client.chat.completions.create(
@@ -213,3 +230,47 @@ def test_404_and_network_errors_show_messages(page: Any, site: Site) -> None:
     page.goto(site.url + "/#/files")
     page.locator("#message").get_by_text("network error").wait_for()
     page.unroute("**/v1/**")
+
+
+def test_evals_page_shows_scores_per_criterion_items_and_a_comparison(page: Any, site: Site) -> None:
+    check = {"type": "string_check", "name": "exact", "operation": "eq", "input": "{{item.got}}",
+             "reference": "{{item.want}}"}
+    ev = site.client.evals.create(name="letters", testing_criteria=[check],  # type: ignore[list-item]
+                                  data_source_config={"type": "custom", "item_schema": {"type": "object"}})
+    runs = []
+    for name, rows in (("some", [{"item": {"got": "a" if i % 3 else "b", "want": "a"}} for i in range(9)]),
+                       ("all", [{"item": {"got": "a", "want": "a"}} for _ in range(9)])):
+        runs.append(site.client.evals.runs.create(ev.id, name=name, data_source={  # type: ignore[arg-type]
+            "type": "jsonl", "source": {"type": "file_content", "content": rows}}))
+    page.goto(site.url + "/#/evals")
+    page.get_by_role("link", name=ev.id).click()
+    page.locator("tr", has_text="some").get_by_text("66.7% (6/9)").wait_for(timeout=60000)
+    page.locator("tr", has_text="all").get_by_text("100.0% (9/9)").wait_for(timeout=60000)
+    page.get_by_label("Run A").select_option(runs[0].id)
+    page.get_by_label("Run B").select_option(runs[1].id)
+    compare = page.locator(".cmp tr", has_text="exact")
+    compare.wait_for()
+    assert compare.inner_text().split("\t")[1:] == ["66.7% (6/9)", "100.0% (9/9)"]
+    page.locator("tr", has_text="some").get_by_role("button", name="Items").click()
+    page.get_by_text("9 item(s)").wait_for()
+    assert page.locator("tr", has_text="exact: fail").count() == 3
+    assert not serious_violations(page)
+    shoot(page, "evals")
+
+
+def test_admin_key_sees_projects_keys_and_the_audit_log(page: Any, site: Site) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("API key").fill(site.admin_key)
+    page.get_by_label("API key").press("Enter")
+    page.get_by_role("link", name="Admin").click()
+    page.get_by_role("button", name="Keys of proj-a").click()
+    page.get_by_role("heading", name="API keys of").wait_for()
+    assert page.locator("text=1 key(s)").count() == 1
+    page.get_by_label("Event type").fill("fine_tuning.job.created")
+    page.get_by_role("button", name="Filter").click()
+    created = page.locator('[data-series="fine_tuning.job.created"] circle')
+    created.first.wait_for()
+    per_day = created.evaluate_all("cs => cs.map(c => Number(c.dataset.value))")
+    assert sum(per_day) == 2  # the job that succeeded and the one cancelled
+    assert not serious_violations(page)
+    shoot(page, "admin")

@@ -7,16 +7,18 @@ import { newJobPage } from "./newjob.js";
 import { playgroundPage } from "./playground.js";
 import { filesPage, modelsPage } from "./files.js";
 import { evalsPage } from "./evals.js";
+import { adminPage, isAdmin } from "./admin.js";
 
 const ROUTES = [
   [/^\/jobs$/, jobsPage], [/^\/jobs\/([^/]+)$/, jobPage], [/^\/new$/, newJobPage],
   [/^\/playground$/, playgroundPage], [/^\/files$/, filesPage], [/^\/models$/, modelsPage],
-  [/^\/evals$/, evalsPage], [/^\/evals\/([^/]+)$/, evalsPage],
+  [/^\/evals$/, evalsPage], [/^\/evals\/([^/]+)$/, evalsPage], [/^\/admin$/, adminPage],
 ];
 
 const main = document.getElementById("main");
 const message = document.getElementById("message");
 let view = null; // {controller, timers}
+let adminFor = null; // [key, whether that key is an admin key]
 
 /** Show an error as a sentence a user can act on (401, 404 and network errors included). */
 export function showError(err) {
@@ -73,6 +75,12 @@ async function render() {
   document.getElementById("nav").hidden = !signedIn;
   main.replaceChildren();
   if (!signedIn) { main.append(signInForm()); return; }
+  if (adminFor?.[0] !== session.key()) {
+    const mine = view, admin = await isAdmin();
+    if (view !== mine) return;
+    adminFor = [session.key(), admin];
+  }
+  document.getElementById("admin-link").hidden = !adminFor[1];
   const path = location.hash.replace(/^#/, "") || "/jobs";
   for (const a of document.querySelectorAll("nav a")) {
     if (path.startsWith(a.getAttribute("href").slice(1))) a.setAttribute("aria-current", "page");

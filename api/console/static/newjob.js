@@ -43,13 +43,32 @@ export async function newJobPage(root) {
       usable.unshift(done);
       training.replaceChildren(...fileOptions()); training.value = done.id;
       validation.replaceChildren(h("option", { value: "" }, "none"), ...fileOptions());
-      report.replaceChildren(h("p", { class: "ok" }, `${file.name} is valid (${done.bytes} bytes): ${done.id}`));
+      await fullCheck();
+    } catch (err) { report.textContent = ""; showError(err); }
+  };
+  /** The job's own validator on the chosen training file, base model and method. */
+  const fullCheck = async () => {
+    if (!training.value || !model.value) return;
+    const q = `model=${encodeURIComponent(model.value)}&method=${kind.value}`;
+    report.textContent = `Checking ${training.value} for ${model.value} (${kind.value})…`;
+    try {
+      const v = await api(`/files/${training.value}/validation?${q}`);
+      if (!v.valid) {
+        report.replaceChildren(h("p", { class: "bad" }, `${training.value} is not valid for ${model.value}: `
+          + (v.error.line ? `line ${v.error.line}: ` : "") + v.error.message), h("p", {}, "Fix the file and upload it again."));
+        return;
+      }
+      const st = v.stats;
+      report.replaceChildren(h("p", { class: "ok" }, `${training.value} is valid for ${model.value}: ${st.n_examples} examples, `
+        + `${st.total_tokens} tokens (${st.min_example_tokens}–${st.max_example_tokens} per example), `
+        + `${st.n_truncated} truncated at ${st.max_length} tokens`));
     } catch (err) { report.textContent = ""; showError(err); }
   };
   const bases = models.filter((m) => !m.id.startsWith("ft:"));
   const model = h("select", { id: "base-model", required: true }, bases.map((m) => h("option", { value: m.id }, m.id)));
   const kind = h("select", { id: "method" }, ["supervised", "dpo"].map((m) => h("option", { value: m }, m)));
   const epochs = num("n-epochs", 1, 50, 1), batch = num("batch-size", 1, 256, 1), lr = num("lr-multiplier", 0.00001, 10, "any");
+  for (const control of [training, model, kind]) control.addEventListener("change", fullCheck);
   const suffix = h("input", { id: "suffix", maxlength: 64, pattern: "[A-Za-z0-9_\\-]*" });
   const submit = async (e) => {
     e.preventDefault();
