@@ -43,7 +43,7 @@ def validate_file(session: Session, settings: Settings, store: Store, project_id
     out: dict[str, Any] = {"object": "file.validation", "file_id": row.id, "model": model, "method": method,
                            "valid": True, "error": None, "stats": None}
     try:
-        result = validate_stream(store.iter_bytes(file_key(row.id)), kind=method,  # type: ignore[arg-type]
+        result = validate_stream(store.iter_bytes(file_key(row.id)), kind=method,
                                  counter=TokenCounter.for_model(model, settings), max_length=base.max_length,
                                  model_name=model)
     except DataValidationError as exc:

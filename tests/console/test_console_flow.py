@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from embedded import embedded_server, fast_settings
 from factories import chat_jsonl
@@ -131,8 +131,9 @@ def test_upload_shows_the_planted_error_then_the_job_succeeds_with_its_real_curv
     page.get_by_label("JSONL file").set_input_files(str(tmp_path / "train.jsonl"))
     page.get_by_role("button", name="Upload and check").click()
     report.get_by_text("is valid for tiny-chat").wait_for(timeout=60000)
-    file_id = page.get_by_label("Training file").input_value()
-    check = site.client.get(f"/files/{file_id}/validation?model=tiny-chat", cast_to=httpx.Response).json()
+    file_id = page.locator("#training-file").input_value()
+    check = httpx2.get(f"{site.url}/v1/files/{file_id}/validation", params={"model": "tiny-chat"},
+                       headers={"Authorization": f"Bearer {site.key}"}, timeout=60).json()
     stats = check["stats"]
     assert check["valid"] and stats["n_examples"] == 16
     assert (f"16 examples, {stats['total_tokens']} tokens ({stats['min_example_tokens']}–{stats['max_example_tokens']} "
