@@ -34,7 +34,7 @@ from api.schemas.files import (
 )
 from api.services.filenames import clean_filename
 from api.services.jsonl_check import check_jsonl
-from api.services.sink import StoreSink
+from api.services.sink import StoreSink, record_or_delete
 from api.state import AppState
 from core import ids
 from core.db import session_scope
@@ -235,12 +235,8 @@ async def create_file(state: AppState, project_id: str, events: AsyncIterator[Ev
         if sink is not None:
             await sink.abort()
         raise
-    try:
-        row = await to_thread.run_sync(_insert, state, file_id, project_id, purpose, filename,
-                                       sink.bytes, sink.sha256, created_at, expires_at)
-    except BaseException:
-        await to_thread.run_sync(state.store.delete, file_key(file_id))
-        raise
+    row = await record_or_delete(state.store, file_key(file_id), _insert, state, file_id, project_id, purpose,
+                                 filename, sink.bytes, sink.sha256, created_at, expires_at)
     if row.status == "uploaded":
         schedule_processing(state, row.id)
     return to_object(row)

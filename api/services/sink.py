@@ -14,13 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import anyio
 from anyio import to_thread
 
 from api.errors import TooLarge
 from core.store import Store, Writer
+
+T = TypeVar("T")
 
 FLUSH_BYTES = 4 * 1024 * 1024
 
@@ -101,3 +104,12 @@ class StoreSink:
             with contextlib.suppress(Exception):
                 await self._wait_inflight()
             await to_thread.run_sync(self._writer.abort)
+
+
+async def record_or_delete(store: Store, key: str, insert: Callable[..., T], *args: Any) -> T:
+    """Runs the blocking ``insert(*args)`` that records a stored object; if it fails, deletes ``key``."""
+    try:
+        return await to_thread.run_sync(insert, *args)
+    except BaseException:
+        await to_thread.run_sync(store.delete, key)
+        raise

@@ -27,7 +27,7 @@ from api.multipart import Event, FieldPart, FileData, FileStart
 from api.schemas.uploads import Upload, UploadComplete, UploadCreate, UploadPart
 from api.services import files
 from api.services.filenames import clean_filename
-from api.services.sink import StoreSink
+from api.services.sink import StoreSink, record_or_delete
 from api.state import AppState
 from core import ids
 from core.db import session_scope
@@ -175,11 +175,7 @@ async def add_part(
         if sink is not None:
             await sink.abort()
         raise
-    try:
-        return await to_thread.run_sync(_insert_part, state, row.id, part_id, sink.bytes, row.bytes)
-    except BaseException:
-        await to_thread.run_sync(state.store.delete, key)
-        raise
+    return await record_or_delete(state.store, key, _insert_part, state, row.id, part_id, sink.bytes, row.bytes)
 
 
 def _load_pending(state: AppState, project_id: str, upload_id: str) -> UploadRow:
