@@ -20,7 +20,7 @@ the job echoes, every hyperparameter present and ``"auto"`` where none was given
   of it learns). The learning rate is the base model's catalog rate times the multiplier.
 - ``beta`` (DPO): 0.1, TRL's and the DPO paper's default.
 - reinforcement: ``n_epochs`` and ``batch_size`` follow OpenAI's policy (not the base's: the
-  run starts from a model that already answers), multiplier 1.0; its own hyperparameters
+  run starts from a model that already answers), multiplier 0.1; its own hyperparameters
   (``compute_multiplier``, ``eval_interval``, ``eval_samples``, ``reasoning_effort``) are
   checked and resolved in :mod:`scheduler.reinforcement`.
 """
@@ -47,7 +47,7 @@ MIN_BATCH_SIZE, MAX_BATCH_SIZE = 1, 256
 MIN_EPOCHS, MAX_EPOCHS = 1, 50
 MAX_BETA: Final = 2.0
 
-AUTO_LR_MULTIPLIER: Final[Mapping[str, float]] = {"supervised": 1.0, "dpo": 0.2, "reinforcement": 1.0}
+AUTO_LR_MULTIPLIER: Final[Mapping[str, float]] = {"supervised": 1.0, "dpo": 0.2, "reinforcement": 0.1}
 AUTO_BETA: Final = 0.1
 # OpenAI's n_epochs heuristic (openai-cookbook Chat_finetuning_data_prep.ipynb); its example
 # bounds and the most epochs are the policy's (AutoPolicy's defaults are OpenAI's numbers)

@@ -25,7 +25,7 @@ def test_auto_resolves_to_numbers_and_explicit_values_stay(settings: Settings) -
     base = get_catalog(settings).require("tiny-chat")
     method, hp = resolve(rft(), 60, base, n_valid=40)
     values = method["reinforcement"]["hyperparameters"]
-    assert values == {"batch_size": 1, "learning_rate_multiplier": 1.0, "n_epochs": 3, "compute_multiplier": 1.0,
+    assert values == {"batch_size": 1, "learning_rate_multiplier": 0.1, "n_epochs": 3, "compute_multiplier": 1.0,
                       "eval_interval": 18, "eval_samples": 16, "reasoning_effort": "default"}
     assert method["reinforcement"]["grader"] == GRADER and hp.reinforcement is not None
     method, _ = resolve(rft(compute_multiplier=2, eval_samples=3, reasoning_effort="high", batch_size=4), 60, base,
