@@ -15,7 +15,7 @@ function activityChart(events) {
     return { name: type, color: colors[i % colors.length], points: [...counts].sort((a, b) => a[0] - b[0]) };
   });
   return h("figure", { "data-chart": "activity" }, h("figcaption", {}, "Audit events per day (x: days since 1970-01-01)"),
-    legend(series), lineChart("Audit events per day", series));
+    legend(series), lineChart("Audit events per day", series, [], "day"));
 }
 
 export async function adminPage(root) {

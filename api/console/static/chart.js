@@ -13,9 +13,9 @@ const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toF
 
 /**
  * An SVG chart of ``series`` ([{name, color, points: [[step, value], ...]}]) with dashed
- * vertical ``markers`` (checkpoint steps). ``title`` names it for screen readers.
+ * vertical ``markers`` (checkpoint steps); ``xLabel`` names the x axis. ``title`` names it for screen readers.
  */
-export function lineChart(title, series, markers = []) {
+export function lineChart(title, series, markers = [], xLabel = "step") {
   const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": title });
   svg.append(el("title", {}, title));
   const all = series.flatMap((s) => s.points);
@@ -34,8 +34,8 @@ export function lineChart(title, series, markers = []) {
     svg.append(el("line", { x1: PAD.l, x2: W - PAD.r, y1: sy(y), y2: sy(y), stroke: "#eaeef2" }));
     svg.append(el("text", { x: PAD.l - 6, y: sy(y) + 4, "text-anchor": "end" }, fmt(y)));
   }
-  svg.append(el("text", { x: PAD.l, y: H - 8 }, `step ${x0}`));
-  svg.append(el("text", { x: W - PAD.r, y: H - 8, "text-anchor": "end" }, `step ${x1}`));
+  svg.append(el("text", { x: PAD.l, y: H - 8 }, `${xLabel} ${x0}`));
+  svg.append(el("text", { x: W - PAD.r, y: H - 8, "text-anchor": "end" }, `${xLabel} ${x1}`));
   for (const step of markers) {
     const g = el("line", { x1: sx(step), x2: sx(step), y1: PAD.t, y2: H - PAD.b, stroke: "#8c959f",
       "stroke-dasharray": "4 3", class: "checkpoint", "data-step": step });
