@@ -24,6 +24,7 @@ from core.db import make_engine
 from core.settings import Settings
 from core.store import store_from_settings
 from sdk.cli.main import main
+from sdk.migrate.distill import read_prompts, sample_source
 
 pytestmark = pytest.mark.slow
 
@@ -95,9 +96,14 @@ def test_distill_trains_a_student_that_agrees_with_its_teacher(
         for item in report["items"]:
             assert item["source_answer"] in TOPICS and item["student_answer"] is not None
 
-        # the sampled answers were kept for resuming: a second run samples nothing again
+        # the sampled answers were kept, one per distinct prompt: sampling again asks nothing new
         answers_file = tmp_path / "work" / "answers.jsonl"
-        assert len(answers_file.read_text().splitlines()) == 50
+        distinct = {json.dumps(r["messages"]) for r in _rows(50, 2, answers=False)}
+        assert len(answers_file.read_text().splitlines()) == len(distinct)
+        again = sample_source(teacher_client, teacher, read_prompts(prompts), tmp_path / "work",
+                              requests_per_second=0)
+        assert len(answers_file.read_text().splitlines()) == len(distinct)
+        assert [a for a in again if a not in TOPICS] == []
         for path in (tmp_path / "dest").rglob("*"):
             if path.is_file():
                 assert source_key.encode() not in path.read_bytes(), f"the source key leaked into {path}"
