@@ -63,6 +63,18 @@ class RunProgress:
         self.stream.flush()
 
 
+def _finished(run: RunRetrieveResponse, deadline: float | None, timeout: float | None,
+              on_update: OnUpdate | None) -> bool:
+    """One poll of ``wait``: report ``run``; True once it is terminal, TimeoutError past ``deadline``."""
+    if on_update is not None:
+        on_update(run)
+    if run.status in TERMINAL:
+        return True
+    if deadline is not None and time.monotonic() >= deadline:
+        raise TimeoutError(f"eval run {run.id} is still {run.status} after {timeout} s")
+    return False
+
+
 class Runs(_Runs):
     """Eval runs (the official resource) with ``wait``."""
 
@@ -76,12 +88,8 @@ class Runs(_Runs):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             run = self.retrieve(run_id, eval_id=eval_id)
-            if on_update is not None:
-                on_update(run)
-            if run.status in TERMINAL:
+            if _finished(run, deadline, timeout, on_update):
                 return run
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"eval run {run_id} is still {run.status} after {timeout} s")
             time.sleep(poll_interval)
 
 
@@ -94,12 +102,8 @@ class AsyncRuns(_AsyncRuns):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             run = await self.retrieve(run_id, eval_id=eval_id)
-            if on_update is not None:
-                on_update(run)
-            if run.status in TERMINAL:
+            if _finished(run, deadline, timeout, on_update):
                 return run
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"eval run {run_id} is still {run.status} after {timeout} s")
             await asyncio.sleep(poll_interval)
 
 
