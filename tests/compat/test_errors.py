@@ -103,6 +103,12 @@ def file_post(
     return Case(id, "POST", "/v1/files", status, param, code=code, content=content, headers=headers, auth=auth)
 
 
+def expires_post(id: str, param: str, *, anchor: str, seconds: str) -> Case:
+    """A 400 ``POST /v1/files`` case for a bad ``expires_after[anchor]`` / ``expires_after[seconds]``."""
+    fields = (field_part("expires_after[anchor]", anchor), field_part("expires_after[seconds]", seconds))
+    return file_post(id, 400, param, content=upload_body(extra=fields))
+
+
 CASES = [
     # /v1/files create
     file_post("missing-purpose", 400, "purpose", content=upload_body(purpose=None)),
@@ -172,50 +178,10 @@ CASES = [
     file_post("dotdot-filename", 400, "file", code="invalid_filename", content=upload_body(filename=b"..")),
     file_post("oversize-file", 413, "file", content=upload_body(data=b"x" * (MAX_FILE + 1))),
     file_post("oversize-declared", 413, "file", content=upload_body(data=b"x" * (MAX_FILE + 2 * 1024 * 1024))),
-    file_post(
-        "expires-too-short",
-        400,
-        "expires_after[seconds]",
-        content=upload_body(
-            extra=(
-                field_part("expires_after[anchor]", "created_at"),
-                field_part("expires_after[seconds]", "60"),
-            )
-        ),
-    ),
-    file_post(
-        "expires-too-long",
-        400,
-        "expires_after[seconds]",
-        content=upload_body(
-            extra=(
-                field_part("expires_after[anchor]", "created_at"),
-                field_part("expires_after[seconds]", "2592001"),
-            )
-        ),
-    ),
-    file_post(
-        "expires-not-int",
-        400,
-        "expires_after[seconds]",
-        content=upload_body(
-            extra=(
-                field_part("expires_after[anchor]", "created_at"),
-                field_part("expires_after[seconds]", "soon"),
-            )
-        ),
-    ),
-    file_post(
-        "expires-bad-anchor",
-        400,
-        "expires_after[anchor]",
-        content=upload_body(
-            extra=(
-                field_part("expires_after[anchor]", "last_active_at"),
-                field_part("expires_after[seconds]", "3600"),
-            )
-        ),
-    ),
+    expires_post("expires-too-short", "expires_after[seconds]", anchor="created_at", seconds="60"),
+    expires_post("expires-too-long", "expires_after[seconds]", anchor="created_at", seconds="2592001"),
+    expires_post("expires-not-int", "expires_after[seconds]", anchor="created_at", seconds="soon"),
+    expires_post("expires-bad-anchor", "expires_after[anchor]", anchor="last_active_at", seconds="3600"),
     # /v1/files list / retrieve / delete / content
     Case("limit-zero", "GET", "/v1/files", 400, "limit", params={"limit": 0}),
     Case("limit-too-big", "GET", "/v1/files", 400, "limit", params={"limit": 10001}),
