@@ -95,12 +95,26 @@ class Case:
     auth: str | None = "good"  # good | none | a literal header value
 
 
+def multipart_post(
+    path: str,
+    id: str,
+    status: int,
+    param: str | None = None,
+    *,
+    code: str | None = None,
+    content: bytes,
+    auth: str = "good",
+) -> Case:
+    """A ``POST`` case with a multipart body."""
+    headers = {"content-type": MULTIPART}
+    return Case(id, "POST", path, status, param, code=code, content=content, headers=headers, auth=auth)
+
+
 def file_post(
     id: str, status: int, param: str | None = None, *, code: str | None = None, content: bytes, auth: str = "good"
 ) -> Case:
     """A ``POST /v1/files`` case with a multipart body."""
-    headers = {"content-type": MULTIPART}
-    return Case(id, "POST", "/v1/files", status, param, code=code, content=content, headers=headers, auth=auth)
+    return multipart_post("/v1/files", id, status, param, code=code, content=content, auth=auth)
 
 
 def expires_post(id: str, param: str, *, anchor: str, seconds: str) -> Case:
@@ -269,14 +283,12 @@ CASES = [
         content=b"",
         headers={"content-type": "application/json"},
     ),
-    Case(
-        "part-unknown-upload",
-        "POST",
+    multipart_post(
         "/v1/uploads/upload_nope/parts",
+        "part-unknown-upload",
         404,
         "upload_id",
         content=multipart(file_part("data", b"upload", b"abc")),
-        headers={"content-type": MULTIPART},
     ),
     Case(
         "part-not-multipart",
@@ -286,41 +298,25 @@ CASES = [
         content=b"abc",
         headers={"content-type": "application/octet-stream"},
     ),
-    Case(
-        "part-missing-data",
-        "POST",
-        "/v1/uploads/{upload}/parts",
-        400,
-        "data",
-        content=multipart(field_part("other", "x")),
-        headers={"content-type": MULTIPART},
+    multipart_post(
+        "/v1/uploads/{upload}/parts", "part-missing-data", 400, "data", content=multipart(field_part("other", "x"))
     ),
-    Case(
-        "part-empty",
-        "POST",
-        "/v1/uploads/{upload}/parts",
-        400,
-        "data",
-        content=multipart(file_part("data", b"upload", b"")),
-        headers={"content-type": MULTIPART},
+    multipart_post(
+        "/v1/uploads/{upload}/parts", "part-empty", 400, "data", content=multipart(file_part("data", b"upload", b""))
     ),
-    Case(
+    multipart_post(
+        "/v1/uploads/{upload}/parts",
         "part-too-large",
-        "POST",
-        "/v1/uploads/{upload}/parts",
         413,
         "data",
         content=multipart(file_part("data", b"upload", b"y" * (MAX_PART + 1))),
-        headers={"content-type": MULTIPART},
     ),
-    Case(
-        "part-over-declared",
-        "POST",
+    multipart_post(
         "/v1/uploads/{upload}/parts",
+        "part-over-declared",
         400,
         "data",
         content=multipart(file_part("data", b"upload", b"y" * 200)),
-        headers={"content-type": MULTIPART},
     ),
     Case(
         "complete-unknown-part",
