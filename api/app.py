@@ -28,6 +28,7 @@ from api.routers import (
     admin_projects,
     admin_usage,
     chat,
+    checkpoint_permissions,
     completions,
     evals,
     files,
@@ -65,6 +66,7 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (admin_limits.router, "/v1"),
     (admin_usage.router, "/v1"),
     (webhooks.router, "/v1"),
+    (checkpoint_permissions.router, "/v1"),
 ]
 
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]

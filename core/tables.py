@@ -448,3 +448,17 @@ class WebhookDelivery(SQLModel, table=True):
     claimed_at: float | None = None
     created_at: int = Field(default_factory=now)
     delivered_at: int | None = None
+
+
+class CheckpointPermission(SQLModel, table=True):
+    """An ``ft:`` model or checkpoint shared with another project (``project_id``, the grantee)."""
+
+    __tablename__ = "checkpoint_permissions"
+    __table_args__ = (Index("ix_checkpoint_permissions_model_project", "model_id", "project_id", unique=True),)
+
+    seq: int | None = Field(default=None, sa_column=Column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True))
+    id: str = Field(unique=True, max_length=64)
+    model_id: str = Field(max_length=512)
+    project_id: str = Field(index=True, max_length=64)
+    created_at: int = Field(default_factory=now)

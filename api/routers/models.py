@@ -52,6 +52,7 @@ async def export_model(
     ``quantization``, a base model, a base without GGUF support; 404 ``model_not_found``.
     """
     found = await models.resolve_async(state, project, model)
+    models.require_owner(found, project, "export")
     export.require_fine_tuned(found)
     top = export.folder_name(found.id)
     media = "application/x-tar"

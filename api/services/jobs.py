@@ -19,6 +19,7 @@ from api.schemas.jobs import JobCreate
 from api.services import files
 from api.services.evals_finetune import attach as attach_eval
 from api.services.evals_finetune import take_job_option
+from api.services.models import can_use
 from core import ids
 from core.catalog import get_catalog
 from core.protocol import Extensions
@@ -72,7 +73,7 @@ def _resolve_model(session: Session, settings: Settings, project_id: str, name: 
     """(catalog base name, parent ft: model or None) for a job's ``model``."""
     if name.startswith("ft:"):
         model = session.get(Model, name)
-        if model is not None and model.project_id == project_id:
+        if model is not None and can_use(session, project_id, model):
             return model.base_model, model.id
     elif get_catalog(settings).get(name) is not None:
         return name, None

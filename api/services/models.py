@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import delete, or_
 from sqlmodel import Session, col, select
 
 from api.errors import InvalidRequest, NotFound, PermissionDenied
@@ -22,7 +23,7 @@ from core.catalog import ModelEntry, get_catalog
 from core.db import session_scope
 from core.settings import Settings
 from core.store import MANIFEST, Store
-from core.tables import Job, Model
+from core.tables import CheckpointPermission, Job, Model
 from scheduler.transitions import TERMINAL
 
 
@@ -46,15 +47,33 @@ class Resolved:
         return Target(self.id, self.base.spec(), self.row.artifact_key if self.row is not None else None)
 
 
+def can_use(session: Session, project_id: str, row: Model) -> bool:
+    """The one rule of who may use an ``ft:`` model: its owner, or a project it is shared with
+    (a checkpoint permission). Chat, completions, jobs' base model, evals and merges go through
+    it; deleting and exporting need ownership (:func:`require_owner`)."""
+    if row.project_id == project_id:
+        return True
+    granted = session.exec(select(CheckpointPermission.id).where(
+        CheckpointPermission.model_id == row.id, CheckpointPermission.project_id == project_id)).first()
+    return granted is not None
+
+
+def require_owner(found: Resolved, project_id: str, action: str) -> None:
+    """403 when a project a model is only shared with tries to ``action`` (delete, export) it."""
+    if found.row is not None and found.row.project_id != project_id:
+        raise PermissionDenied(f"The model `{found.id}` is shared with this project; only the project that owns "
+                               f"it can {action} it.", code="insufficient_permissions")
+
+
 def resolve(session: Session, settings: Settings, project_id: str, model_id: str,
             param: str | None = None) -> Resolved:
-    """The base model or the project's ``ft:`` model called ``model_id``; 404 otherwise."""
+    """The base model or an ``ft:`` model called ``model_id`` the project may use; 404 otherwise."""
     catalog = get_catalog(settings)
     entry = catalog.get(model_id)
     if entry is not None:
         return Resolved(model_id, entry)
     row = session.get(Model, model_id)
-    if row is None or row.project_id != project_id:
+    if row is None or not can_use(session, project_id, row):
         raise model_not_found(model_id, param)
     base = catalog.get(row.base_model)
     if base is None:
@@ -81,8 +100,10 @@ def to_object(row: Model) -> ModelObject:
 def list_models(session: Session, settings: Settings, project_id: str) -> ModelList:
     """Base models first (catalog order), then the project's models, oldest first."""
     data = [ModelObject(id=e.name, created=e.created, owned_by=e.owned_by) for e in get_catalog(settings).entries()]
+    shared = select(CheckpointPermission.model_id).where(CheckpointPermission.project_id == project_id)
     rows = session.exec(
-        select(Model).where(Model.project_id == project_id).order_by(col(Model.created_at), col(Model.id))
+        select(Model).where(or_(Model.project_id == project_id, col(Model.id).in_(shared)))
+        .order_by(col(Model.created_at), col(Model.id))
     ).all()
     return ModelList(data=data + [to_object(r) for r in rows])
 
@@ -98,10 +119,12 @@ def retrieve_model(session: Session, settings: Settings, project_id: str, model_
 def _delete_row(state: AppState, project_id: str, model_id: str, actor_key_id: str | None) -> Resolved:
     with session_scope(state.engine) as session:
         found = resolve(session, state.settings, project_id, model_id)
+        require_owner(found, project_id, "delete")
         if found.row is None:
             raise PermissionDenied(f"The model `{model_id}` is a base model and cannot be deleted.",
                                    code="model_not_deletable")
         session.delete(found.row)
+        session.exec(delete(CheckpointPermission).where(col(CheckpointPermission.model_id) == model_id))  # type: ignore[call-overload]
         audit.record(session, actor_key_id, "resource.deleted", project_id, {"id": model_id, "type": "model"})
         shared = session.exec(
             select(Model).where(Model.artifact_key == found.row.artifact_key, Model.id != model_id)
