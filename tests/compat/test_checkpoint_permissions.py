@@ -72,7 +72,7 @@ def test_share_use_and_revoke(org: openai.OpenAI, client: openai.OpenAI, other_c
     assert client.models.retrieve(shared_model).id == shared_model  # the owner keeps it
 
 
-def test_bad_requests(org: openai.OpenAI, server: LiveServer, api_key: str, org_admin_key: str,
+def test_bad_requests(org: openai.OpenAI, server: LiveServer, api_key: str, org_admin_key: str, other_key: str,
                       shared_model: str) -> None:
     [granted] = org.fine_tuning.checkpoints.permissions.create(shared_model, project_ids=["proj-b"]).data
     base = f"/fine_tuning/checkpoints/{shared_model}/permissions"
