@@ -73,9 +73,11 @@ def test_fine_tuned_model_scores_above_its_base_in_one_eval(
     assert tuned.model == ft and base.model == "tiny-chat"
     usage = {u.run_model_name: u for u in tuned.per_model_usage}
     assert usage[ft].invocation_count == 12 and usage[ft].completion_tokens > 0
-    item = client.evals.runs.output_items.list(tuned.id, eval_id=ev.id, limit=1).data[0]
+    items = client.evals.runs.output_items.list(tuned.id, eval_id=ev.id, limit=100).data
+    assert len(items) == 12
+    item = next(i for i in items if i.results[0].passed)  # a passed item's sample is the expected answer
     assert item.sample.model == ft and item.sample.input[-1].role == "user"
-    assert item.sample.output[0].content == content[0]["item"]["expected"]
+    assert item.sample.output[0].content == item.datasource_item["expected"]
     assert item.sample.usage.total_tokens == item.sample.usage.prompt_tokens + item.sample.usage.completion_tokens
 
 

@@ -86,7 +86,12 @@ def test_a_deleted_file_stays_pinned_until_its_job_ends(
 
     client.fine_tuning.jobs.cancel(job.id)
     assert sweep(embedded.app.state.openft)[1] == 1  # the job ended: the file goes
-    assert store_leftovers(store) == [] and row_counts(engine)["files"] == 0
+    # what stays is the job's own output: its data quality report, kept as a results file
+    report_files = [f for f in client.files.list() if f.purpose == "fine-tune-results"]
+    assert len(report_files) == 1
+    assert sorted(store_leftovers(store)) == sorted([file_key(report_files[0].id),
+                                                     f"jobs/{job.id}/data_report.json"])
+    assert not store.exists(file_key(used)) and row_counts(engine)["files"] == 1
 
 
 @pytest.mark.slow
