@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import openai
+import psutil
 import pytest
 from embedded import embedded_server, fast_settings
 from factories import chat_jsonl, jsonl, preference_example
@@ -342,19 +343,24 @@ def test_dpo_happy_path(client: openai.OpenAI) -> None:  # item 24
 LONG = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 25, "batch_size": 1}}}
 
 
+def _is_live_training_child(proc: psutil.Process) -> bool:
+    """A training child still running (a zombie has exited: it only waits to be reaped)."""
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE and "gpu_worker.train_attempt" in " ".join(proc.cmdline())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)
 def test_cancel_running_job_publishes_nothing(client: openai.OpenAI, engine: Engine) -> None:  # item 30
-    import psutil
-
     job = client.fine_tuning.jobs.create(model="tiny-chat", training_file=upload(client, chat_jsonl(20)),
                                          method=LONG)
     wait_status(client, job.id, {"running"})
     assert client.fine_tuning.jobs.cancel(job.id).status == "cancelled"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        children = [p for p in psutil.Process().children(recursive=True)
-                    if "gpu_worker.train_attempt" in " ".join(p.cmdline())]
+        children = [p for p in psutil.Process().children(recursive=True) if _is_live_training_child(p)]
         if not children:
             break
         time.sleep(0.2)
