@@ -24,6 +24,7 @@ from core.db import make_engine
 from core.settings import Settings
 from core.store import store_from_settings
 from sdk.cli.main import main
+from sdk.migrate import take_inventory
 from sdk.migrate.distill import read_prompts, sample_source
 
 pytestmark = pytest.mark.slow
@@ -77,6 +78,10 @@ def test_distill_trains_a_student_that_agrees_with_its_teacher(
             time.sleep(1)
         assert job.status == "succeeded" and job.fine_tuned_model, job.error
         teacher = job.fine_tuned_model
+        inventory = take_inventory(teacher_client)  # the source now holds a job, its file and an ft: model
+        assert [j.fine_tuned_model for j in inventory.jobs] == [teacher] and [f.id for f in inventory.files] == [f.id]
+        assert teacher in {m.id for m in inventory.models}
+        assert all(m.id.startswith(teacher) for m in inventory.models), "the model and its checkpoints"
 
         prompts = tmp_path / "prompts.jsonl"
         prompts.write_bytes(_jsonl(_rows(50, 2, answers=False)))
