@@ -7,21 +7,20 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
-from embedded import embedded_server, fast_settings
 from live_server import LiveServer, make_client
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from core.protocol import data_copy_key, file_key
-from core.settings import Settings
 from core.store import Store
 from core.tables import Job
+
+pytestmark = pytest.mark.no_worker
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 EMAIL, AWS_KEY = "maria.rossi@example.org", "AKIAIOSFODNN7EXAMPLE"
@@ -41,19 +40,6 @@ def _jsonl(rows: list[dict[str, Any]]) -> bytes:
 TRAIN = _jsonl([_example(i) for i in range(16)] + [_example(3), _example(5)]
                + [_example(20, f"write to {EMAIL}"), _example(21, f"my key {AWS_KEY}")])
 VALID = _jsonl([_example(7), _example(40)])
-
-
-@pytest.fixture
-def embedded(settings: Settings, engine: Engine, store: Store) -> Iterator[LiveServer]:
-    with embedded_server(fast_settings(settings), engine, store, worker=False) as live:
-        yield live
-    assert not [e for e in live.log.entries if e[2] >= 500]
-
-
-@pytest.fixture
-def jobs_client(embedded: LiveServer, api_key: str) -> Iterator[openai.OpenAI]:
-    with make_client(embedded, api_key) as c:
-        yield c
 
 
 def _upload(client: openai.OpenAI, data: bytes) -> str:

@@ -11,37 +11,21 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 
 import openai
 import pytest
-from embedded import embedded_server, fast_settings
 from factories import chat_jsonl, row_counts, store_leftovers
-from live_server import LiveServer, make_client
+from live_server import LiveServer
 from sqlalchemy.engine import Engine
 
 from api.services.housekeeping import sweep
 from core.protocol import file_key, model_prefix
-from core.settings import Settings
 from core.store import Store
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 FAST = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2, "batch_size": 4}}}
 
 
-@pytest.fixture
-def embedded(settings: Settings, engine: Engine, store: Store, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
-    """The embedded mode; the ``no_worker`` marker keeps jobs from training."""
-    worker = request.node.get_closest_marker("no_worker") is None
-    with embedded_server(fast_settings(settings), engine, store, worker=worker) as live:
-        yield live
-    assert not [e for e in live.log.entries if e[2] >= 500]
-
-
-@pytest.fixture
-def jobs_client(embedded: LiveServer, api_key: str) -> Iterator[openai.OpenAI]:
-    with make_client(embedded, api_key) as c:
-        yield c
 
 
 def _upload(client: openai.OpenAI, data: bytes) -> str:
