@@ -26,8 +26,6 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 FAST = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2, "batch_size": 4}}}
 
 
-
-
 def _upload(client: openai.OpenAI, data: bytes) -> str:
     return client.files.create(file=("train.jsonl", data, "application/jsonl"), purpose="fine-tune").id
 
@@ -62,19 +60,20 @@ def test_a_deleted_file_stays_pinned_until_its_job_ends(
     for file_id in (used, unused):
         assert client.files.delete(file_id).deleted is True
         _assert_gone_for_the_owner(client, file_id)
-    # the unused file is gone at once; the job's file is hidden but its row and bytes remain
-    assert store_leftovers(store) == [file_key(used)] and row_counts(engine)["files"] == 1
-    assert _wait(client, job.id, {"queued"}) == "queued"  # validation still reads it
+    assert _wait(client, job.id, {"queued"}) == "queued"  # validation still read it
+    # the unused file is gone at once; the job's file is hidden but its row and bytes remain,
+    # beside the job's own output: its data quality report, kept as a results file
+    report_files = [f for f in client.files.list() if f.purpose == "fine-tune-results"]
+    assert len(report_files) == 1
+    report_keys = [file_key(report_files[0].id), f"jobs/{job.id}/data_report.json"]
+    assert sorted(store_leftovers(store)) == sorted([file_key(used), *report_keys])
+    assert row_counts(engine)["files"] == 2
     assert sweep(embedded.app.state.openft)[1] == 0  # pinned while the job may still run
     assert store.exists(file_key(used))
 
     client.fine_tuning.jobs.cancel(job.id)
     assert sweep(embedded.app.state.openft)[1] == 1  # the job ended: the file goes
-    # what stays is the job's own output: its data quality report, kept as a results file
-    report_files = [f for f in client.files.list() if f.purpose == "fine-tune-results"]
-    assert len(report_files) == 1
-    assert sorted(store_leftovers(store)) == sorted([file_key(report_files[0].id),
-                                                     f"jobs/{job.id}/data_report.json"])
+    assert sorted(store_leftovers(store)) == sorted(report_keys)
     assert not store.exists(file_key(used)) and row_counts(engine)["files"] == 1
 
 
