@@ -1,4 +1,5 @@
-"""Revision 0003_job_plan: a job validated under the old ``stats`` bag keeps its plan."""
+"""Revision 0003_round_two upgrades a round-one (0002) database with data: a job validated under the old
+``stats`` bag keeps its plan, an API key gets an id and a redacted value, and downgrading gives the bag back."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from core.db import _alembic_config, make_engine
 from core.plan import JobPlan
 from core.protocol import Hyperparameters
 from core.settings import Settings
-from core.tables import Job
+from core.tables import ApiKey, Job
 
 HP = {"n_epochs": 3, "batch_size": 4, "learning_rate_multiplier": 1.0, "learning_rate": 0.0002, "beta": None}
 OLD_STATS = {"model_id": "ft:tiny-chat:p:s:abcdEFGH", "n_train_examples": 12, "train_tokens": 340,
@@ -29,15 +30,17 @@ def _insert_job(conn, job_id: str, stats: dict) -> None:  # type: ignore[no-unty
         ":stats, '{}', 0)"), {"id": job_id, "stats": json.dumps(stats)})
 
 
-def test_upgrade_turns_the_stats_bag_into_the_typed_plan_and_back(tmp_path: Path) -> None:
+def test_a_round_one_database_upgrades_with_its_jobs_and_keys_and_back(tmp_path: Path) -> None:
     engine = make_engine(Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'db.sqlite'}"))
     cfg = _alembic_config(engine)
-    command.upgrade(cfg, "0003_files_deleted_at")
+    command.upgrade(cfg, "0002")
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO projects (id, created_at) VALUES ('p', 1)"))
         _insert_job(conn, "ftjob-validated", OLD_STATS)
         _insert_job(conn, "ftjob-not-dispatched", {k: v for k, v in OLD_STATS.items() if k != "model_id"})
         _insert_job(conn, "ftjob-validating", {})
+        conn.execute(text("INSERT INTO api_keys (key_hash, project_id, admin, created_at) VALUES (:h, 'p', 0, 1)"),
+                     {"h": "0123456789abcdef" * 4})
     command.upgrade(cfg, "head")
     with Session(engine) as session:
         validated = session.get(Job, "ftjob-validated")
@@ -52,7 +55,10 @@ def test_upgrade_turns_the_stats_bag_into_the_typed_plan_and_back(tmp_path: Path
         assert len(undispatched.plan.fine_tuned_model.rsplit(":", 1)[-1]) == 8
         validating = session.get(Job, "ftjob-validating")
         assert validating is not None and (validating.plan, validating.worker_losses) == (None, 0)
-    command.downgrade(cfg, "0003_files_deleted_at")
+        key = session.get(ApiKey, "0123456789abcdef" * 4)
+        assert key is not None and key.redacted_value == "sk-openft-****cdef"
+        assert key.id is not None and key.id.startswith("key_") and len(key.id) == 28
+    command.downgrade(cfg, "0002")
     with engine.connect() as conn:
         stats = json.loads(conn.execute(text("SELECT stats FROM jobs WHERE id = 'ftjob-validated'")).scalar_one())
     assert stats == OLD_STATS
