@@ -37,6 +37,7 @@ NEAR_THRESHOLD: Final = 0.6
 __all__ = ["NEAR_THRESHOLD", "NUM_PERM", "QualityPass"]
 SHINGLE: Final = 5
 MAX_LINES: Final = 50
+SKETCH_BATCH: Final = 512  # examples sketched together (a few MB of hashes at a time)
 MAX_DISTINCT_ANSWERS: Final = 10_000
 DOMINANT_ANSWER_SHARE: Final = 0.8
 _WORD: Final = re.compile(r"\w+")
@@ -98,6 +99,7 @@ class _FileQuality:
     n_answers: int = 0
     empty_answers: list[int] = field(default_factory=list)
     n_empty_answers: int = 0
+    pending: list[tuple[int, int, str]] = field(default_factory=list)  # (line, digest, text) to sketch
 
 
 class QualityPass:
@@ -106,7 +108,7 @@ class QualityPass:
     def __init__(self, near_threshold: float = NEAR_THRESHOLD) -> None:
         self.near_threshold = near_threshold
         self._files: dict[str, _FileQuality] = {}
-        lsh_scheme(near_threshold)  # import datasketch and detect-secrets now (seconds), not mid-file
+        self._bands = lsh_scheme(near_threshold)[2]  # import datasketch and detect-secrets now (seconds), not mid-file
         sensitive.find("AKIA")
 
     def add(self, param: str, line: int, obj: dict[str, Any]) -> None:
@@ -119,7 +121,9 @@ class QualityPass:
         norm = "\n".join(f"{role}:{_normalize(t)}" for _, t, role in texts)
         digest = int.from_bytes(hashlib.blake2b(norm.encode(), digest_size=8).digest(), "little")
         # a system prompt shared by every example would make them all look alike: leave it out
-        q.index.add(line, digest, self._sketch(" ".join(t for _, t, role in texts if role != "system")))
+        q.pending.append((line, digest, " ".join(t for _, t, role in texts if role != "system")))
+        if len(q.pending) >= SKETCH_BATCH:
+            self._index(q)
         for where, text, _ in texts:
             for finding in sensitive.find(text):
                 entry = q.sensitive.setdefault(finding.kind, {"count": 0, "lines": [], "fields": set()})
@@ -144,22 +148,43 @@ class QualityPass:
         q = self._files.get(param)
         if q is None:
             return set()
+        self._index(q)
         clusters = q.index.resolve()
         found = [clusters.exact] + ([clusters.near] if mode == "near" else [])
         return {line for kind in found for cluster in kind.values() for line in cluster[1:]}
 
-    def _sketch(self, text: str) -> tuple[np.ndarray, np.ndarray] | None:
-        data = np.frombuffer(" ".join(_WORD.findall(text.casefold())).encode(), dtype=np.uint8).astype(np.uint64)
+    def _index(self, q: _FileQuality) -> None:
+        """Sketch the pending examples of ``q`` as one batch and add them to its index."""
+        if not q.pending:
+            return
+        lines, digests, texts = zip(*q.pending, strict=True)
+        q.pending.clear()
+        docs = [" ".join(_WORD.findall(text.casefold())).encode() for text in texts]
+        lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+        signed = lengths - SHINGLE + 1 >= SHINGLE  # shorter is not "near": exact duplicates cover it
+        keys, sigs = self._sketch([d for d, s in zip(docs, signed.tolist(), strict=True) if s], lengths[signed])
+        q.index.add(np.array(lines), np.array(digests, dtype=np.uint64), signed, keys, sigs)
+
+    def _sketch(self, docs: list[bytes], lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`sketch` of ``docs`` (each at least ``2 * SHINGLE - 1`` bytes): a polynomial hash of
+        every 5-byte window that lies within one doc, vectorised over the whole batch."""
+        if not docs:
+            return np.zeros((0, self._bands), dtype=np.uint32), np.zeros((0, NUM_PERM), dtype=np.uint8)
+        data = np.frombuffer(b"".join(docs), dtype=np.uint8).astype(np.uint64)
         n = len(data) - SHINGLE + 1
-        if n < SHINGLE:
-            return None  # too short to be "near": exact duplicates cover it
-        shingles = np.zeros(n, dtype=np.uint64)
-        for k in range(SHINGLE):  # a polynomial hash of every 5-byte window, vectorised
-            shingles = shingles * np.uint64(1_000_003) + data[k:k + n]
-        return sketch(shingles & np.uint64(0xFFFFFFFF), self.near_threshold)
+        hashes = np.zeros(n, dtype=np.uint64)
+        for k in range(SHINGLE):
+            hashes = hashes * np.uint64(1_000_003) + data[k:k + n]
+        windows = lengths - SHINGLE + 1
+        doc_start = np.repeat(np.cumsum(lengths) - lengths, windows)  # each kept window's doc
+        offset = np.arange(len(doc_start)) - np.repeat(np.cumsum(windows) - windows, windows)
+        shingles = hashes[doc_start + offset] & np.uint64(0xFFFFFFFF)
+        return sketch(shingles, np.cumsum(windows) - windows, self.near_threshold)
 
     def report(self) -> dict[str, Any]:
         """The report (JSON-ready): per file, then leakage, then one-sentence ``warnings``."""
+        for q in self._files.values():
+            self._index(q)
         files = {param: self._file_report(q) for param, q in self._files.items()}
         out: dict[str, Any] = {"near_duplicate_threshold": self.near_threshold, "files": files}
         if "validation_file" in files:

@@ -39,15 +39,24 @@ def lsh_scheme(threshold: float) -> tuple[np.ndarray, np.ndarray, int, int]:
     return a | np.uint64(1), b, lsh.b, lsh.r
 
 
-def sketch(shingles: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """The LSH band keys (``uint32``, one per band) of the MinHash signature of ``shingles``, and
-    the signature's low bytes (b-bit MinHash, ``uint8`` per permutation) to check candidates with;
-    (32-bit hashes in ``uint64``). Each permutation is a multiply-add-shift hash,
+def sketch(shingles: np.ndarray, starts: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The MinHash sketches of a batch of examples whose 32-bit shingle hashes (in ``uint64``) lie
+    end to end in ``shingles``, example ``i``'s from ``starts[i]`` (none empty): per example the LSH
+    band keys (``uint32``, one per band) and the signature's low bytes (b-bit MinHash, ``uint8``
+    per permutation) to check candidates with. Each permutation is a multiply-add-shift hash,
     ``(a * x + b) mod 2**64 >> 32`` (universal on 32-bit keys, and free of the 61-bit modulo of
-    datasketch's ``MinHash``, which costs a division per value)."""
+    datasketch's ``MinHash``, which costs a division per value); the shift is taken after the
+    minimum, which it cannot change. A batch costs a few array passes per permutation, not a
+    dozen array calls per example."""
     a, b, bands, rows = lsh_scheme(threshold)
-    values = ((shingles[None, :] * a[:, None] + b[:, None]) >> np.uint64(32)).min(axis=1)
-    keys = (values[: bands * rows].reshape(bands, rows) * _mix(rows)).sum(axis=1, dtype=np.uint64)
+    values = np.empty((NUM_PERM, len(starts)), dtype=np.uint64)
+    hashed = np.empty(len(shingles), dtype=np.uint64)
+    for p in range(NUM_PERM):
+        np.multiply(shingles, a[p], out=hashed)
+        hashed += b[p]
+        values[p] = np.minimum.reduceat(hashed, starts)
+    values = (values >> np.uint64(32)).T
+    keys = (values[:, : bands * rows].reshape(-1, bands, rows) * _mix(rows)).sum(axis=2, dtype=np.uint64)
     return (keys >> np.uint64(32)).astype(np.uint32), (values & np.uint64(0xFF)).astype(np.uint8)
 
 
@@ -82,17 +91,19 @@ class DuplicateIndex:
         self._keys, self._sigs, self._signed = array("I"), array("B"), array("B")
         self._resolved: Clusters | None = None
 
-    def add(self, line: int, digest: int, sketched: tuple[np.ndarray, np.ndarray] | None) -> None:
-        """One example: its ``digest`` and :func:`sketch` (``None``: too short for a signature)."""
-        self._lines.append(line)
-        self._digests.append(digest)
-        self._signed.append(sketched is not None)
-        if sketched is None:
-            self._keys.frombytes(bytes(4 * self.bands))
-            self._sigs.frombytes(bytes(NUM_PERM))
-        else:
-            self._keys.frombytes(sketched[0].tobytes())
-            self._sigs.frombytes(sketched[1].tobytes())
+    def add(self, lines: np.ndarray, digests: np.ndarray, signed: np.ndarray, keys: np.ndarray,
+            sigs: np.ndarray) -> None:
+        """A batch of examples in line order: their ``digests``, whether each has a signature
+        (``signed``; too short: exact duplicates cover it) and the :func:`sketch` of those that do."""
+        rows = np.zeros((len(lines), self.bands), dtype=np.uint32)
+        rows[signed] = keys
+        signatures = np.zeros((len(lines), NUM_PERM), dtype=np.uint8)
+        signatures[signed] = sigs
+        self._lines.frombytes(np.asarray(lines, dtype=np.uint32).tobytes())
+        self._digests.frombytes(np.asarray(digests, dtype=np.uint64).tobytes())
+        self._signed.frombytes(np.asarray(signed, dtype=np.uint8).tobytes())
+        self._keys.frombytes(rows.tobytes())
+        self._sigs.frombytes(signatures.tobytes())
         self._resolved = None
 
     def _arrays(self) -> tuple[np.ndarray, ...]:

@@ -35,7 +35,7 @@ _KEYWORDS: Final = ("pass", "pwd", "secret", "token", "key", "auth", "cred")
 # npm, Azure, private keys) or a run of 11+ non-space characters (Artifactory's ``AP?`` + 8 is
 # the shortest) holding a digit, a capital, ``_``, ``-`` or a quote: a word of 11+ lower-case
 # letters matches none. A text without either skips the twenty detectors.
-_LONG_TOKEN: Final = re.compile(r"\S{11}")
+_LONG_TOKEN: Final = re.compile(r"\S{11,}")
 _VENDOR_MARKERS: Final = ("://", "eyj", "xox", "accountkey", "_authtoken", "private key", "putty")
 _DIGIT: Final = re.compile(r"\d")
 _TOKEN_END: Final = frozenset(" \t\r\n\"'`,;<>()[]{}")
@@ -93,11 +93,10 @@ def _secret_detectors() -> tuple[Any, ...]:
 
 
 def _secrets(text: str) -> Iterator[Finding]:
-    folded = text.lower()
-    keyword = any(k in folded for k in _KEYWORDS) and _KEYWORD_ASSIGNMENT.search(text) is not None
-    vendor = any(m in folded for m in _VENDOR_MARKERS) or (
-        _LONG_TOKEN.search(text) is not None
-        and any(len(t) >= 11 and not (t.isalpha() and t.islower()) for t in text.split()))
+    folded = text.lower()  # substring tests: a case-blind regular expression is slower than all seven
+    keyword = any(map(folded.__contains__, _KEYWORDS)) and _KEYWORD_ASSIGNMENT.search(text) is not None
+    vendor = any(map(folded.__contains__, _VENDOR_MARKERS)) or any(
+        not (t.isalpha() and t.islower()) for t in _LONG_TOKEN.findall(text))
     if not (keyword or vendor):
         return
     values = {secret.secret_value for detector in _secret_detectors()
