@@ -124,7 +124,8 @@ class QualityPass:
         q.pending.append((line, digest, " ".join(t for _, t, role in texts if role != "system")))
         if len(q.pending) >= SKETCH_BATCH:
             self._index(q)
-        for where, text, _ in texts:
+        scanned = texts if sensitive.may_hold("\n".join(t for _, t, _ in texts)) else []
+        for where, text, _ in scanned:
             for finding in sensitive.find(text):
                 entry = q.sensitive.setdefault(finding.kind, {"count": 0, "lines": [], "fields": set()})
                 entry["count"] += 1

@@ -92,11 +92,24 @@ def _secret_detectors() -> tuple[Any, ...]:
     return tuple(cls() for cls in classes if cls.__name__ in _SECRET_PLUGINS)
 
 
-def _secrets(text: str) -> Iterator[Finding]:
+def _secret_markers(text: str) -> tuple[bool, bool]:
+    """Whether the keyword detector, and whether any vendor detector, can match in ``text``."""
     folded = text.lower()  # substring tests: a case-blind regular expression is slower than all seven
     keyword = any(map(folded.__contains__, _KEYWORDS)) and _KEYWORD_ASSIGNMENT.search(text) is not None
     vendor = any(map(folded.__contains__, _VENDOR_MARKERS)) or any(
         not (t.isalpha() and t.islower()) for t in _LONG_TOKEN.findall(text))
+    return keyword, vendor
+
+
+def may_hold(text: str) -> bool:
+    """``False`` only where :func:`find` would find nothing: no ``@``, digit, pair of colons or
+    secret marker. It stays true of several texts joined by newlines, so one call can clear a
+    whole example of plain prose."""
+    return "@" in text or _DIGIT.search(text) is not None or text.count(":") >= 2 or any(_secret_markers(text))
+
+
+def _secrets(text: str) -> Iterator[Finding]:
+    keyword, vendor = _secret_markers(text)
     if not (keyword or vendor):
         return
     values = {secret.secret_value for detector in _secret_detectors()
