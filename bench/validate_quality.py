@@ -5,7 +5,8 @@ Writes a synthetic chat JSONL file of ``--mb`` megabytes (sentences of Zipf-draw
 then validates it twice (``--repeat`` rounds, interleaved) in fresh child processes, as the
 scheduler's ``validating_files`` stage does (token counts with ``--model``'s tokenizer and chat
 template), once without and once with ``core.data_quality.QualityPass``. Prints both wall times,
-their ratio, and each child's peak RSS.
+their ratio (and that of CPU seconds, which a loaded machine disturbs less), and each child's
+peak RSS.
 
     python bench/validate_quality.py [--mb 500] [--model tiny-chat] [--repeat 1]
 """
@@ -67,11 +68,14 @@ def child(path: str, model: str, quality: bool) -> None:
     setup = time.perf_counter()
     q = QualityPass() if quality else None  # imports datasketch and detect-secrets: a fixed cost
     start = time.perf_counter()
+    cpu_start = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
     result = validate_local(path, model, Settings(), quality=q)
     elapsed = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_start
+    rss = usage.ru_maxrss / 1024
     warnings = q.report()["warnings"] if q is not None else []
-    print(json.dumps({"seconds": elapsed, "setup_seconds": start - setup, "rss_mb": rss,
+    print(json.dumps({"seconds": elapsed, "cpu_seconds": cpu, "setup_seconds": start - setup, "rss_mb": rss,
                       "examples": result.n_examples, "warnings": warnings}))
 
 
@@ -96,11 +100,15 @@ def main() -> None:
                                      check=True, capture_output=True, text=True).stdout
                 run = json.loads(out.strip().splitlines()[-1])
                 runs[mode].append(run)
-                print(f"quality {mode:<3s}: {run['seconds']:8.1f} s (+ {run['setup_seconds']:.1f} s setup)  "
+                print(f"quality {mode:<3s}: {run['seconds']:8.1f} s, {run['cpu_seconds']:8.1f} CPU s "
+                      f"(+ {run['setup_seconds']:.1f} s setup)  "
                       f"peak RSS {run['rss_mb']:7.0f} MB", flush=True)
         ratios = [on["seconds"] / off["seconds"] for off, on in zip(runs["off"], runs["on"], strict=True)]
         print("time ratio (on / off) per round:", " ".join(f"{r:.2f}" for r in ratios),
               f"; overall {sum(r['seconds'] for r in runs['on']) / sum(r['seconds'] for r in runs['off']):.2f}")
+        # CPU seconds: what a busy machine's share of the cores does not change
+        print(f"CPU time ratio (on / off): "
+              f"{sum(r['cpu_seconds'] for r in runs['on']) / sum(r['cpu_seconds'] for r in runs['off']):.2f}")
         print("warnings:", *runs["on"][-1]["warnings"], sep="\n  ")
 
 
