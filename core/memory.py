@@ -23,6 +23,11 @@ The estimate adds four terms (all in bytes)::
                  768 MiB (the CUDA context and cuBLAS workspaces, ~0.75 GiB on an H100; or the
                  Python and torch runtime of a CPU job)
 
+Several devices (``openft.devices``, docs/multi-device.md): data-parallel keeps a full copy of
+weights and adapter on every device; FSDP shards weights, adapter and optimizer state over the
+``n`` devices (:func:`per_device_bytes`: ``(weights + adapter) / n``); each rank keeps the
+activations of its own micro-batch in full either way.
+
 Calibration (tests/scheduler/test_memory_estimate.py holds every figure): the seven runs of
 shared/reference/gpu-baseline.md (Llama-3.1-8B and -3.2-1B shapes, QLoRA and bf16 LoRA r16,
 micro-batch 4 and 8, length 2048) and four runs measured for this module with the engine's TRL
@@ -169,6 +174,16 @@ class MemoryEstimate:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "total": self.total}
+
+
+def per_device_bytes(terms: Mapping[str, Any], devices: int, *, sharded: bool) -> int:
+    """What each of ``devices`` devices must have free for a job whose one-device estimate has
+    ``terms`` (:meth:`MemoryEstimate.to_dict`): weights and adapter (with its optimizer state)
+    divided among the devices when ``sharded`` (FSDP), the activations of one rank's micro-batch,
+    and the overhead on that."""
+    n = max(1, devices) if sharded else 1
+    allocated = (int(terms["weights"]) + int(terms["adapter"])) / n + int(terms["activations"])
+    return int(allocated * (1 + FRAGMENTATION) + FIXED_OVERHEAD)
 
 
 def gib(n: int | float) -> str:

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 REPORT_PREFIX = "@@openft "
+MAX_DEVICES = 64  # devices one job may ask for (a worker rarely has more than 8)
+
+Parallelism = Literal["single", "data_parallel", "fsdp"]
 
 
 # --- store keys ---------------------------------------------------------------------------
@@ -120,6 +123,18 @@ class Extensions(BaseModel):
         "warn", description="personal data or secrets found: warn, fail the job, or train on a redacted copy")
     max_duplicate_share: float | None = Field(
         None, ge=0, le=1, description="fail when more than this share of training examples are duplicates")
+    devices: Literal["auto"] | int = Field(
+        "auto", description="devices of one worker the job trains on: auto = the fewest its memory needs "
+        "(docs/multi-device.md), or a number (data-parallel when the job fits one device, else FSDP)")
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _devices(cls, value: Any) -> Any:
+        if value == "auto" and isinstance(value, str):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_DEVICES:
+            return value
+        raise ValueError(f"must be 'auto' or a whole number from 1 to {MAX_DEVICES}, got {value!r}")
 
 
 class JobSpec(BaseModel):
@@ -150,6 +165,12 @@ class JobSpec(BaseModel):
         default_factory=dict, description="by param: store key of a deduplicated or redacted copy to train on "
         "instead of the uploaded file (core.protocol.data_copy_key)"
     )
+    devices: list[int] = Field(
+        default_factory=list, description="indices of the worker's devices placement gave this attempt "
+        "(empty: any one free device); one training process per device")
+    parallelism: Parallelism = Field(
+        "single", description="single (one device), data_parallel (DDP: a full copy per device) or fsdp "
+        "(weights and optimizer state sharded over the devices)")
 
     def retry_with(self, micro_batch_size: int, resume_step: int | None) -> JobSpec:
         """This attempt run again with a smaller micro-batch (an out-of-memory retry), from

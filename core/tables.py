@@ -132,6 +132,8 @@ class Job(SQLModel, table=True):
     attempts: int = 0
     worker_losses: int = Field(default=0, description="times a worker stopped heartbeating with the job")
     worker_id: str | None = Field(default=None, max_length=128)
+    placement: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON), description=(
+        "the latest dispatch: devices (indices on worker_id), kind, parallelism, memory (bytes per device)"))
     dispatched_at: float | None = None
     lease_expires_at: float | None = None
     requested: str | None = Field(default=None, max_length=16, description="pending cancel/pause request")

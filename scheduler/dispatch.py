@@ -11,6 +11,7 @@ from core.catalog import get_catalog
 from core.settings import Settings
 from core.store import Store
 from core.tables import Job, Model
+from scheduler.placement import Assignment
 
 
 def build_spec(session: Session, settings: Settings, job: Job) -> protocol.JobSpec:
@@ -43,13 +44,19 @@ def build_spec(session: Session, settings: Settings, job: Job) -> protocol.JobSp
         total_steps=plan.total_steps,
         file_sha256=dict(plan.file_sha256),
         data_keys=dict(plan.data_keys),
+        devices=list((job.placement or {}).get("devices") or []),
+        parallelism=(job.placement or {}).get("parallelism", "single"),
     )
 
 
-def prepare_dispatch(session: Session, settings: Settings, store: Store, job: Job, worker_id: str) -> None:
-    """Claim ``job`` for ``worker_id`` (a new attempt) and write its spec to the store."""
+def prepare_dispatch(session: Session, settings: Settings, store: Store, job: Job,
+                     assignment: Assignment) -> None:
+    """Claim ``job`` for the assignment's worker and devices (a new attempt) and write its spec
+    to the store."""
     job.attempts += 1
-    job.worker_id = worker_id
+    job.worker_id = assignment.worker_id
+    job.placement = {"devices": list(assignment.devices), "kind": assignment.device_kind,
+                     "parallelism": assignment.parallelism, "memory": assignment.memory}
     job.dispatched_at = time.time()
     job.lease_expires_at = time.time() + settings.worker_lease_seconds + settings.dispatch_timeout_seconds
     store.write_json(protocol.spec_key(job.id), build_spec(session, settings, job).model_dump(mode="json"))

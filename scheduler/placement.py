@@ -1,20 +1,26 @@
-"""Placement: which queued job goes to which worker device. Pure functions, no I/O.
+"""Placement: which queued job goes to which devices of which worker. Pure functions, no I/O.
 
 :func:`place` takes the queued jobs' requirements, the workers' capacities and how many jobs
 each project already runs, and returns assignments:
 
-- a job goes only to a device of a kind it can run on whose free memory holds its estimate
-  (``core.memory``), on a worker with a free slot (its ``capacity`` minus the jobs it
-  holds); memory and slots taken by earlier assignments of the same call are deducted, so a
-  worker is never overcommitted;
+- a device runs one job at a time; a job gets all of its devices on one worker in the same
+  assignment or none (gang placement: no partial holds, so two multi-device jobs can never
+  each hold half of what the other waits for), and takes one of the worker's slots per device;
+- a job's devices are of a kind it can run on and each has free memory for the job's share
+  (``core.memory``): its whole estimate when one device (or each of a data-parallel set) holds
+  a full copy, else the FSDP-sharded estimate (:func:`core.memory.per_device_bytes`);
+- how many devices: ``openft.devices`` when the job names a number (a job resumed from a
+  checkpoint may take fewer when not all are free, as long as they hold it: its global batch is
+  kept); ``auto``: the fewest devices of one worker whose idle memory holds it (1 when the job
+  fits one device). A device count always divides the batch size (each rank takes an equal share);
 - jobs are considered by priority (higher first), then fairness (the project with the fewest
   running jobs first, counting the assignments made so far), then age (oldest first);
 - a job that does not fit now waits, and later jobs that fit go ahead of it (backfill);
 - among the devices that fit, CUDA comes before CPU, then the tightest fit, which keeps large
   devices free for large jobs.
 
-:func:`unplaceable_reason` tells whether a job fits no registered device even when that device is
-empty; the scheduler fails such a job at once instead of letting it wait forever.
+:func:`unplaceable_reason` tells whether a job fits no registered worker even when all of its
+devices are idle; the scheduler fails such a job at once instead of letting it wait forever.
 """
 
 from __future__ import annotations
@@ -24,16 +30,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.memory import gib
-from core.protocol import WorkerInfo
+from core.memory import gib, per_device_bytes
+from core.protocol import Parallelism, WorkerInfo
 
 _KIND_ORDER = {"cuda": 0, "cpu": 1}
 
 
 @dataclass(frozen=True)
 class JobRequirement:
-    """What a queued job needs. ``memory`` maps each device kind it can run on to bytes; None
-    means unknown (any device, no memory check). ``order`` sorts older jobs first."""
+    """What a queued (or held) job needs. ``memory`` maps each device kind it can run on to bytes
+    on one device; None means unknown (any device, no memory check). ``order`` sorts older jobs
+    first. ``devices``: the count the job asks for (None: auto); ``shrinkable``: it resumes from a
+    checkpoint and may run on fewer of them; ``batch_size``: device counts must divide it.
+    ``held``: for a job already on a worker, the device indices it holds there."""
 
     job_id: str
     project_id: str
@@ -41,23 +50,59 @@ class JobRequirement:
     priority: int = 0
     order: int = 0
     detail: Mapping[str, Mapping[str, Any]] | None = None
+    devices: int | None = None
+    shrinkable: bool = False
+    batch_size: int | None = None
+    held: tuple[int, ...] = ()
 
     @classmethod
     def from_job(cls, job: Any) -> JobRequirement:
         """From a ``core.tables.Job`` whose ``requirements`` came from ``memory.estimate_for_job``."""
         req = job.requirements or {}
         memory = req.get("memory")
+        wanted = (getattr(job, "extensions", None) or {}).get("devices", "auto")
+        plan = getattr(job, "plan", None)
+        placement = getattr(job, "placement", None) or {}
         return cls(
             job_id=job.id, project_id=job.project_id,
             memory={k: int(v) for k, v in memory.items()} if memory else None,
             priority=int(job.priority or 0), order=int(job.seq or 0), detail=req.get("detail"),
+            devices=wanted if isinstance(wanted, int) else None,
+            shrinkable=bool(getattr(job, "resume_step", None)),
+            batch_size=plan.hyperparameters.batch_size if plan is not None else None,
+            held=tuple(placement.get("devices") or ()),
         )
 
     def needs(self, kind: str) -> int | None:
-        """Bytes needed on a device of ``kind``, or None when the job cannot run there."""
+        """Bytes needed on one device of ``kind`` for the whole job, or None when it cannot run there."""
         if self.memory is None:
             return 0
         return self.memory.get(kind)
+
+    def sharded(self, kind: str, n: int) -> int | None:
+        """Bytes on each of ``n`` devices of ``kind`` with FSDP (the one-device estimate when the
+        job's terms are unknown), or None when it cannot run on that kind."""
+        need = self.needs(kind)
+        if need is None:
+            return None
+        terms = (self.detail or {}).get(kind)
+        return per_device_bytes(terms, n, sharded=True) if terms and n > 1 else need
+
+    def counts(self, kind: str, totals: Sequence[int]) -> list[int]:
+        """Device counts to try, best first, on a worker whose idle devices of ``kind`` have
+        ``totals`` bytes: the job's own count (then fewer, down to 1, when it may shrink); for
+        ``auto`` the fewest devices that hold it when idle."""
+        available = len(totals)
+        if self.devices is not None:
+            wanted = [self.devices]
+            if self.shrinkable:
+                wanted += list(range(min(self.devices, available), 0, -1))
+            return [n for n in dict.fromkeys(wanted) if n <= available]
+        largest = sorted(totals, reverse=True)
+        for n in range(1, available + 1):
+            if any(need <= largest[n - 1] for _, need in _ways(self, kind, n)):
+                return [n]
+        return []
 
 
 @dataclass(frozen=True)
@@ -73,7 +118,7 @@ class DeviceCapacity:
 
 @dataclass(frozen=True)
 class WorkerCapacity:
-    """A live worker: its devices and how many more jobs it may start."""
+    """A live worker: its devices not held by a job, and how many more jobs it may start."""
 
     worker_id: str
     devices: tuple[DeviceCapacity, ...]
@@ -82,47 +127,97 @@ class WorkerCapacity:
     @classmethod
     def from_info(cls, info: WorkerInfo, held: Iterable[JobRequirement] = ()) -> WorkerCapacity:
         """From a heartbeat. ``held``: jobs the database assigns to this worker (dispatched or
-        running); their estimates are reserved on each device of a kind they can use, and they
-        take slots even before the worker's heartbeat lists them. A device's free memory is the
-        smaller of what the worker measured and its total minus those reservations."""
+        running); the devices they hold are not offered, and they take a slot per device even
+        before the worker's heartbeat lists them. A job held without device indices (dispatched
+        before placement recorded them) is counted on the device with the most free memory, as
+        the worker would have picked it, with its estimate reserved there."""
         held = list(held)
-        running = set(info.running) | {h.job_id for h in held}
-        devices = []
-        for d in info.devices:
-            reserved = sum(h.needs(d.kind) or 0 for h in held)
-            free = max(0, min(d.memory_free, d.memory_total - reserved))
-            devices.append(DeviceCapacity(d.index, d.kind, d.name, d.memory_total, free))
-        return cls(info.id, tuple(devices), max(0, info.capacity - len(running)))
+        taken = {i for h in held for i in h.held}
+        kinds = {d.index: d.kind for d in info.devices}
+        reserved = dict.fromkeys(kinds, 0)
+        for h in (h for h in held if not h.held):
+            fits = [i for i in kinds if i not in taken and h.needs(kinds[i]) is not None]
+            if fits:
+                best = max(fits, key=lambda i: -reserved[i])
+                reserved[best] += h.needs(kinds[best]) or 0
+        free = {d.index: max(0, min(d.memory_free, d.memory_total - reserved[d.index]))
+                for d in info.devices if d.index not in taken}
+        used = sum(len(h.held) or 1 for h in held)
+        used += len(set(info.running) - {h.job_id for h in held})
+        devices = tuple(DeviceCapacity(d.index, d.kind, d.name, d.memory_total, free[d.index])
+                        for d in info.devices if d.index in free)
+        return cls(info.id, devices, max(0, info.capacity - used))
 
 
 @dataclass(frozen=True)
 class Assignment:
-    """Run ``job_id`` on device ``device_index`` of ``worker_id``; ``memory`` is the reservation."""
+    """Run ``job_id`` on devices ``devices`` (all of kind ``device_kind``) of ``worker_id`` with
+    ``parallelism``; ``memory`` is the reservation on each of them."""
 
     job_id: str
     worker_id: str
-    device_index: int
+    devices: tuple[int, ...]
     device_kind: str
     memory: int
+    parallelism: Parallelism = "single"
+
+    @property
+    def device_index(self) -> int:
+        """The first (for one-device jobs, the only) device."""
+        return self.devices[0]
 
 
-def _best_device(
-    job: JobRequirement, workers: Sequence[WorkerCapacity], free: Mapping[tuple[str, int], int],
-    slots: Mapping[str, int],
-) -> tuple[WorkerCapacity, DeviceCapacity, int] | None:
-    best: tuple[tuple[int, int, str, int], WorkerCapacity, DeviceCapacity, int] | None = None
-    for w in workers:
-        if slots[w.worker_id] <= 0:
+_Choice = tuple[tuple[int, int, int, str, tuple[int, ...]], WorkerCapacity, tuple[DeviceCapacity, ...],
+                Parallelism, int]
+
+
+def _gang_on(job: JobRequirement, worker: WorkerCapacity, free: Mapping[tuple[str, int], int],
+             slots: int) -> _Choice | None:
+    """The best set of free devices of ``worker`` for ``job`` now, or None."""
+    best: _Choice | None = None
+    for kind in {d.kind for d in worker.devices}:
+        if job.needs(kind) is None:
             continue
-        for d in w.devices:
-            need = job.needs(d.kind)
-            left = free[(w.worker_id, d.index)]
-            if need is None or need > left:
+        devices = [d for d in worker.devices if d.kind == kind]
+        for rank, n in enumerate(job.counts(kind, [d.memory_total for d in devices])):
+            if n > slots:
                 continue
-            key = (_KIND_ORDER.get(d.kind, 9), left - need, w.worker_id, d.index)
-            if best is None or key < best[0]:
-                best = (key, w, d, need)
-    return None if best is None else best[1:]
+            choice = _fitting(job, worker, devices, free, kind, n)
+            if choice is not None:
+                chosen, parallelism, need, leftover = choice
+                key = (_KIND_ORDER.get(kind, 9), rank, leftover, worker.worker_id, tuple(d.index for d in chosen))
+                if best is None or key < best[0]:
+                    best = (key, worker, chosen, parallelism, need)
+                break
+    return best
+
+
+def _fitting(job: JobRequirement, worker: WorkerCapacity, devices: Sequence[DeviceCapacity],
+             free: Mapping[tuple[str, int], int], kind: str, n: int
+             ) -> tuple[tuple[DeviceCapacity, ...], Parallelism, int, int] | None:
+    """The ``n`` tightest-fitting free devices for ``job`` (a full copy each if they hold one, else
+    FSDP's shard): (devices, parallelism, bytes each, bytes left over), or None."""
+    for parallelism, need in _ways(job, kind, n):
+        fitting = sorted((free[(worker.worker_id, d.index)] - need, d.index, d) for d in devices
+                         if free[(worker.worker_id, d.index)] >= need)
+        if len(fitting) >= n:
+            return tuple(d for _, _, d in fitting[:n]), parallelism, need, sum(x for x, _, _ in fitting[:n])
+    return None
+
+
+def _ways(job: JobRequirement, kind: str, n: int) -> list[tuple[Parallelism, int]]:
+    """Ways to run ``job`` on ``n`` devices of ``kind``, best first: a full copy per device, then
+    FSDP's smaller shard."""
+    need = job.needs(kind)
+    if need is None or (job.batch_size and job.batch_size % n):
+        return []
+    if n == 1:
+        return [("single", need)]
+    ways: list[tuple[Parallelism, int]] = [("data_parallel", need)]
+    sharded = job.sharded(kind, n)
+    if sharded is not None and sharded < need:
+        ways.append(("fsdp", sharded))
+    return ways
 
 
 def place(
@@ -146,34 +241,38 @@ def place(
         job = pending.pop(0)
         if job.project_id in caps and running[job.project_id] >= caps[job.project_id]:
             continue  # running counts only grow during a call: it waits for a later tick
-        choice = _best_device(job, workers, free, slots)
-        if choice is None:
-            # free memory and slots only shrink during a call: this job cannot fit later either
+        choices = [c for w in workers if slots[w.worker_id] > 0
+                   if (c := _gang_on(job, w, free, slots[w.worker_id])) is not None]
+        if not choices:
+            # free devices and slots only shrink during a call: this job cannot fit later either
             continue
-        worker, device, need = choice
-        free[(worker.worker_id, device.index)] -= need
-        slots[worker.worker_id] -= 1
+        _, worker, chosen, parallelism, need = min(choices, key=lambda c: c[0])
+        for d in chosen:
+            free[(worker.worker_id, d.index)] = -1  # one job per device
+        slots[worker.worker_id] -= len(chosen)
         running[job.project_id] += 1
-        out.append(Assignment(job.job_id, worker.worker_id, device.index, device.kind, need))
+        out.append(Assignment(job.job_id, worker.worker_id, tuple(d.index for d in chosen), chosen[0].kind,
+                              need, parallelism))
     return out
 
 
-def _fits_when_idle(job: JobRequirement, device: DeviceCapacity) -> bool:
-    need = job.needs(device.kind)
-    return need is not None and need <= device.memory_total
+def _fits_when_idle(job: JobRequirement, worker: WorkerCapacity) -> bool:
+    idle = WorkerCapacity(worker.worker_id, worker.devices, len(worker.devices))
+    free = {(w.worker_id, d.index): d.memory_total for w in (idle,) for d in w.devices}
+    return _gang_on(job, idle, free, len(worker.devices)) is not None
 
 
 def unplaceable_reason(job: JobRequirement, workers: Sequence[WorkerCapacity]) -> str | None:
-    """Why ``job`` can never run on the registered workers, or None if some device could hold it.
+    """Why ``job`` can never run on the registered workers, or None if some worker could hold it.
 
-    Judged against each device's total memory (an idle device), so a job that only waits for
-    memory to free up is not refused. With no workers registered nothing is refused: a worker
-    may still join.
+    Judged against each worker's devices when idle (their total memory), so a job that only waits
+    for devices or memory to free up is not refused. With no workers registered nothing is
+    refused: a worker may still join.
     """
     devices = [(w, d) for w in workers for d in w.devices]
     if not devices:
         return None
-    if any(_fits_when_idle(job, d) for _, d in devices):
+    if any(_fits_when_idle(job, w) for w in workers):
         return None
     kinds = sorted({d.kind for _, d in devices}, key=lambda k: _KIND_ORDER.get(k, 9))
     usable = [k for k in kinds if job.needs(k) is not None]
@@ -181,17 +280,30 @@ def unplaceable_reason(job: JobRequirement, workers: Sequence[WorkerCapacity]) -
         wanted = " or ".join(sorted(job.memory or {}))
         return (f"The job needs a {wanted} device, but the registered workers offer only "
                 f"{' and '.join(kinds)} devices.")
+    if job.devices is not None:
+        most = max(sum(1 for d in w.devices if d.kind in usable) for w in workers)
+        if job.devices > most:
+            return (f"The job asks for {job.devices} devices, but no registered worker has more than {most} "
+                    f"{' or '.join(usable)} devices.")
+        if job.batch_size and job.batch_size % job.devices:
+            return (f"The job asks for {job.devices} devices, but its batch_size {job.batch_size} does not "
+                    f"divide evenly among them; choose a batch_size that is a multiple of {job.devices}.")
     parts = []
     for kind in usable:
         need = job.needs(kind) or 0
         w, d = max(((w, d) for w, d in devices if d.kind == kind), key=lambda wd: wd[1].memory_total)
+        n_most = max(sum(1 for x in w2.devices if x.kind == kind) for w2 in workers)
         terms = (job.detail or {}).get(kind)
         breakdown = ""
         if terms:
             breakdown = " (" + ", ".join(f"{k} {gib(terms[k])}" for k in
                                         ("weights", "adapter", "activations", "overhead") if k in terms) + ")"
+        sharded = ""
+        if terms and n_most > 1:
+            sharded = (f", or {gib(per_device_bytes(terms, n_most, sharded=True))} on each of {n_most} devices "
+                       "with FSDP")
         parts.append(
-            f"an estimated {gib(need)} on a {kind} device{breakdown}, but the largest registered {kind} "
+            f"an estimated {gib(need)} on a {kind} device{breakdown}{sharded}, but the largest registered {kind} "
             f"device has {gib(d.memory_total)} ({d.name} of worker {w.worker_id})"
         )
     return ("The job does not fit on any registered worker: it needs " + "; or ".join(parts)

@@ -241,7 +241,7 @@ class Scheduler:
         self._explain_holds(session, by_id, {a.job_id for a in assignments}, running_by_project, limits)
         for assignment in assignments:
             job = by_id[assignment.job_id]
-            prepare_dispatch(session, self.settings, self.store, job, assignment.worker_id)
+            prepare_dispatch(session, self.settings, self.store, job, assignment)
             # a pause or cancel request of an earlier attempt must not reach the new one
             result.controls.append((job.id, None))
             result.dispatches.append((assignment.worker_id, job.id, job.attempts))

@@ -152,6 +152,11 @@ def test_other_projects_file_is_unknown(client: openai.OpenAI, other_client: ope
         ({"extra_body": {"openft": {"adapter_dtype": "float16"}}}, "openft[adapter_dtype]"),
         ({"extra_body": {"openft": {"memory_budget_gib": 0}}}, "openft[memory_budget_gib]"),
         ({"extra_body": {"openft": {"priority": "high"}}}, "openft[priority]"),
+        ({"extra_body": {"openft": {"devices": 0}}}, "openft[devices]"),
+        ({"extra_body": {"openft": {"devices": "two"}}}, "openft[devices]"),
+        ({"extra_body": {"openft": {"devices": 1.5}}}, "openft[devices]"),
+        ({"extra_body": {"openft": {"devices": True}}}, "openft[devices]"),
+        ({"extra_body": {"openft": {"devices": 65}}}, "openft[devices]"),
     ],
 )
 def test_out_of_range_values_are_400(client: openai.OpenAI, kwargs: dict, param: str) -> None:  # item 20
@@ -170,7 +175,8 @@ def test_every_documented_extension_field_is_accepted(client: openai.OpenAI, eng
 
     fields = {"lora_rank": 8, "lora_alpha": 16, "lora_dropout": 0.0, "quantization": "4bit",
               "adapter_dtype": "bfloat16", "micro_batch_size": 2, "checkpoint_every_steps": 0,
-              "eval_every_steps": 0, "packing": False, "recompute": "all", "memory_budget_gib": 12.5}
+              "eval_every_steps": 0, "packing": False, "recompute": "all", "memory_budget_gib": 12.5,
+              "devices": 2}
     job = client.fine_tuning.jobs.create(model="tiny-chat", training_file=upload(client, chat_jsonl(12)),
                                          extra_body={"openft": {**fields, "priority": 5}})
     with Session(engine) as session:

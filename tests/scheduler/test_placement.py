@@ -24,13 +24,15 @@ def job(job_id: str, gib: float = 10, project: str = "p1", priority: int = 0, or
 
 def gpu(worker_id: str, free_gib: float = 80, total_gib: float | None = None, slots: int = 1,
         name: str = "NVIDIA H100") -> WorkerCapacity:
+    """A worker with ``slots`` identical GPUs (a device runs one job at a time)."""
     total = int((total_gib or free_gib) * GiB)
-    return WorkerCapacity(worker_id, (DeviceCapacity(0, "cuda", name, total, int(free_gib * GiB)),), slots)
+    devices = tuple(DeviceCapacity(i, "cuda", name, total, int(free_gib * GiB)) for i in range(slots))
+    return WorkerCapacity(worker_id, devices, slots)
 
 
 def cpu(worker_id: str, free_gib: float = 16, slots: int = 1) -> WorkerCapacity:
     mem = int(free_gib * GiB)
-    return WorkerCapacity(worker_id, (DeviceCapacity(0, "cpu", "cpu", mem, mem),), slots)
+    return WorkerCapacity(worker_id, tuple(DeviceCapacity(i, "cpu", "cpu", mem, mem) for i in range(slots)), slots)
 
 
 def ids(assignments: list[Assignment]) -> list[tuple[str, str]]:
@@ -39,7 +41,7 @@ def ids(assignments: list[Assignment]) -> list[tuple[str, str]]:
 
 def test_a_job_that_fits_is_placed() -> None:
     out = place([job("j1", 10)], [gpu("w1", 24)])
-    assert out == [Assignment("j1", "w1", 0, "cuda", 10 * GiB)]
+    assert out == [Assignment("j1", "w1", (0,), "cuda", 10 * GiB)]
 
 
 def test_a_job_that_does_not_fit_now_waits() -> None:
@@ -48,9 +50,11 @@ def test_a_job_that_does_not_fit_now_waits() -> None:
     assert unplaceable_reason(job("j1", 10), workers) is None  # fits once the device is idle
 
 
-def test_memory_is_never_overcommitted() -> None:
-    out = place([job(f"j{i}", 30, order=i) for i in range(3)], [gpu("w1", 80, slots=3)])
-    assert ids(out) == [("j0", "w1"), ("j1", "w1")]
+def test_a_device_runs_one_job_and_needs_its_memory_free() -> None:
+    w = WorkerCapacity("w1", (DeviceCapacity(0, "cuda", "A100", 80 * GiB, 80 * GiB),
+                              DeviceCapacity(1, "cuda", "A100", 80 * GiB, 20 * GiB)), slots=3)
+    out = place([job(f"j{i}", 30, order=i) for i in range(3)], [w])
+    assert [(a.job_id, a.devices) for a in out] == [("j0", (0,))]
 
 
 def test_slots_are_never_overcommitted() -> None:
@@ -184,3 +188,97 @@ def test_requirement_from_a_job_row() -> None:
     empty = JobRequirement.from_job(SimpleNamespace(id="j", project_id="p", priority=None, seq=None,
                                                     requirements={}))
     assert empty.memory is None and empty.priority == 0
+
+
+# --- several devices per job (gang placement) ------------------------------------------------
+def gang(job_id: str, devices: int | None, gib: float = 10, **kw: object) -> JobRequirement:
+    terms = {"weights": int(gib * 0.6 * GiB), "adapter": int(gib * 0.1 * GiB), "activations": int(gib * 0.1 * GiB),
+             "overhead": int(gib * 0.2 * GiB)}
+    return JobRequirement(job_id, str(kw.pop("project", "p1")), {"cuda": int(gib * GiB)}, detail={"cuda": terms},
+                          devices=devices, **kw)  # type: ignore[arg-type]
+
+
+def test_a_job_gets_all_its_devices_on_one_worker_or_none() -> None:
+    workers = [gpu("w1", 80, slots=1), gpu("w2", 80, slots=1)]  # two devices, but on two workers
+    assert place([gang("two", 2)], workers) == []
+    out = place([gang("two", 2)], [gpu("w3", 80, slots=3)])
+    assert [(a.worker_id, len(a.devices), a.parallelism) for a in out] == [("w3", 2, "data_parallel")]
+
+
+def test_two_two_device_jobs_and_a_one_device_job_on_three_devices_never_deadlock() -> None:
+    """Whatever the order, each assignment holds all its devices; what waits holds nothing, and
+    every job runs once those before it release their devices."""
+    from itertools import permutations
+
+    for order in permutations(["a", "b", "c"]):
+        queued = {"a": gang("a", 2, order=0), "b": gang("b", 2, order=1), "c": gang("c", 1, order=2)}
+        pending = [queued[k] for k in order]
+        done: list[str] = []
+        held: dict[str, tuple[int, ...]] = {}
+        for _ in range(6):  # ticks: place what fits, then the oldest running job finishes
+            free_devices = tuple(DeviceCapacity(i, "cuda", "H100", 80 * GiB, 80 * GiB) for i in range(3)
+                                 if all(i not in d for d in held.values()))
+            worker = WorkerCapacity("w", free_devices, len(free_devices))
+            for a in place(pending, [worker]):
+                assert len(a.devices) == (pending_job := queued[a.job_id]).devices
+                held[a.job_id] = a.devices
+                pending.remove(pending_job)
+            assert sum(len(d) for d in held.values()) <= 3
+            if held:
+                finished = next(iter(held))
+                done.append(finished)
+                del held[finished]
+        assert sorted(done) == ["a", "b", "c"], order
+
+
+def test_a_one_device_job_backfills_beside_a_gang() -> None:
+    out = place([gang("a", 2, order=0), gang("b", 2, order=1), gang("c", 1, order=2)], [gpu("w", 80, slots=3)])
+    assert sorted((a.job_id, len(a.devices)) for a in out) == [("a", 2), ("c", 1)]
+
+
+def test_gang_placement_keeps_priority_and_fairness() -> None:
+    queued = [gang("low", 2, order=0), gang("high", 2, priority=5, order=9)]
+    assert [a.job_id for a in place(queued, [gpu("w", 80, slots=3)])] == ["high"]
+    queued = [gang("busy-project", 2, project="a", order=0), gang("idle-project", 2, project="b", order=1)]
+    out = place(queued, [gpu("w", 80, slots=2)], running_by_project={"a": 1})
+    assert [a.job_id for a in out] == ["idle-project"]
+
+
+def test_a_job_too_big_for_one_device_is_sharded_with_fsdp() -> None:
+    big = gang("big", 2, gib=100)  # 100 GiB on one device; (60 + 10) / 2 + 10 GiB + overhead on each of two
+    out = place([big], [gpu("w", 80, slots=2)])
+    assert [(len(a.devices), a.parallelism) for a in out] == [(2, "fsdp")]
+    assert out[0].memory < 80 * GiB
+    assert unplaceable_reason(big, [gpu("w", 80, slots=1)]) is not None
+
+
+def test_auto_takes_the_fewest_devices_that_hold_the_job() -> None:
+    assert [len(a.devices) for a in place([gang("small", None, gib=10)], [gpu("w", 80, slots=4)])] == [1]
+    out = place([gang("big", None, gib=200)], [gpu("w", 80, slots=4)])
+    assert [(len(a.devices), a.parallelism) for a in out] == [(3, "fsdp")]  # on 2 it would need 104 GiB each
+    reason = unplaceable_reason(gang("huge", None, gib=1000), [gpu("w", 80, slots=2)])
+    assert reason is not None and "on each of 2 devices with FSDP" in reason
+
+
+def test_a_resumed_job_may_run_on_fewer_devices_and_a_fresh_one_waits() -> None:
+    worker = gpu("w", 80, slots=1)
+    assert place([gang("fresh", 2)], [worker]) == []
+    assert unplaceable_reason(gang("fresh", 2), [worker]) is not None  # no worker has two devices
+    out = place([gang("resumed", 2, shrinkable=True)], [worker])
+    assert [(a.devices, a.parallelism) for a in out] == [((0,), "single")]
+
+
+def test_device_count_must_divide_the_batch() -> None:
+    assert place([gang("odd", 2, batch_size=5)], [gpu("w", 80, slots=2)]) == []
+    reason = unplaceable_reason(gang("odd", 2, batch_size=5), [gpu("w", 80, slots=2)])
+    assert reason is not None and "batch_size 5" in reason
+    assert len(place([gang("even", 2, batch_size=6)], [gpu("w", 80, slots=2)])[0].devices) == 2
+
+
+def test_held_devices_are_not_offered_again() -> None:
+    info = WorkerInfo(id="w", capacity=3, running=["a"], devices=[
+        Device(kind="cuda", name="H100", memory_total=80 * GiB, memory_free=70 * GiB, index=i) for i in range(3)])
+    cap = WorkerCapacity.from_info(info, [gang("a", 2, held=(0, 2))])
+    assert [d.index for d in cap.devices] == [1] and cap.slots == 1
+    assert place([gang("b", 2)], [cap]) == []
+    assert [a.devices for a in place([gang("c", 1)], [cap])] == [(1,)]

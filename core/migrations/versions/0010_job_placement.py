@@ -1,0 +1,22 @@
+"""jobs: ``placement``, the devices of a worker that the latest dispatch gave the job (gang placement)
+
+Revision ID: 0010_job_placement
+Revises: 0009_checkpoint_permissions
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0010_job_placement'
+down_revision = '0009_checkpoint_permissions'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('placement', sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.drop_column('placement')
