@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 1.0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     cpu_memory_gib: float | None = Field(None, description="memory a CPU worker offers; default: free RAM")
+    worker_cpu_devices: int = Field(1, ge=1, le=64, description=(
+        "devices a worker without a GPU offers (OPENFT_WORKER_CPU_DEVICES): its memory split evenly among them, "
+        "one training process each, so multi-device jobs run (gloo) without GPUs"))
+    collective_timeout_seconds: float = Field(600.0, gt=0, description=(
+        "a multi-device job's ranks give up on a collective operation after this long, so a dead rank "
+        "never hangs the others"))
     checkpoint_every_steps: int = Field(0, description="recovery checkpoints every N steps; 0 = auto")
     job_budget_seconds: int = Field(24 * 3600, description="the longest a training task may run")
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from core.model_loading import apply_cpu_thread_env
 from core.protocol import Device, Report
 from core.settings import Settings
+from gpu_worker.launch import descendants, kill_all, rank_pids
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ _LAUNCHER = (
     "    pass\n"
     "if os.getppid() != int(sys.argv[1]):\n"
     "    sys.exit(70)\n"
+    "signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # torchrun would die of a pause; a child sets its own\n"
     "os.execvp(sys.argv[2], sys.argv[2:])\n"
 )
 
@@ -86,12 +88,14 @@ Relay = Callable[["ChildRun", Report], Awaitable[None]]
 
 
 class ChildRun:
-    """One run of a training child for ``(job_id, attempt)`` on ``device``."""
+    """One run of a training child for ``(job_id, attempt)`` on ``devices`` (several: the child
+    is torchrun, one rank per device, see :mod:`gpu_worker.launch`)."""
 
-    def __init__(self, job_id: str, attempt: int, device: Device) -> None:
+    def __init__(self, job_id: str, attempt: int, devices: list[Device]) -> None:
         self.job_id = job_id
         self.attempt = attempt
-        self.device = device
+        self.devices = devices
+        self.device = devices[0]
         self.proc: asyncio.subprocess.Process | None = None
         self.final: Report | None = None  # succeeded / failed / paused, as the child reported it
         self.last_checkpoint_step: int | None = None
@@ -106,11 +110,15 @@ class ChildRun:
     def returncode(self) -> int | None:
         return self.proc.returncode if self.proc else None
 
+    @property
+    def multi(self) -> bool:
+        return len(self.devices) > 1
+
     def signal(self, sig: int) -> None:
-        """Send ``sig`` to the child itself (not its group): SIGUSR1 would kill data loaders."""
+        """Send ``sig`` to the child itself (not its group: SIGUSR1 would kill data loaders), or
+        under torchrun to every rank."""
         if self.proc is not None and self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.proc.pid, sig)
+            kill_all(rank_pids(self.proc.pid) if self.multi else [self.proc.pid], sig)
 
     def _signal_group(self, sig: int) -> None:
         if self.proc is not None:
@@ -121,6 +129,7 @@ class ChildRun:
         """SIGTERM to the process group, SIGKILL after ``grace_s``; returns once it is dead."""
         if self.proc is None:
             return
+        ranks = descendants(self.proc.pid)  # torchrun's ranks live in sessions of their own
         if self.proc.returncode is None:
             self._signal_group(signal.SIGTERM)
             try:
@@ -131,6 +140,7 @@ class ChildRun:
                 self._signal_group(signal.SIGKILL)
             await self.proc.wait()
         self._signal_group(signal.SIGKILL)  # whatever it left behind in its group
+        kill_all(ranks)
 
     async def pump(self, relay: Relay) -> None:
         """Relay report lines until the child exits; other output goes to the log."""

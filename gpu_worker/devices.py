@@ -1,4 +1,6 @@
-"""What a worker offers: its CUDA GPUs (name, total and free memory), or else the CPU.
+"""What a worker offers: its CUDA GPUs (name, total and free memory), or else the CPU as
+``Settings.worker_cpu_devices`` devices (``OPENFT_WORKER_CPU_DEVICES``, default 1) that share its
+memory evenly, so the multi-device path (one process per device, gloo) runs without GPUs.
 
 torch is imported lazily, and free GPU memory is read through NVML (the driver's
 ``libnvidia-ml.so.1``, by device UUID) so that measuring it every heartbeat does not create a
@@ -38,25 +40,26 @@ def detect_devices(settings: Settings) -> list[Device]:
             return gpus
         if settings.device == "cuda":
             raise DeviceError("OPENFT_DEVICE=cuda but no CUDA device is available")
-    return [_cpu_device(settings)]
+    return _cpu_devices(settings)
 
 
-def child_visible_devices(device: Device) -> str:
-    """``CUDA_VISIBLE_DEVICES`` for a child that trains on ``device`` ("" hides every GPU)."""
-    if device.kind != "cuda":
+def child_visible_devices(devices: list[Device]) -> str:
+    """``CUDA_VISIBLE_DEVICES`` for a child that trains on ``devices`` ("" hides every GPU)."""
+    if not devices or devices[0].kind != "cuda":
         return ""
-    uuid = _cuda_uuids().get(device.index)
-    return uuid or str(device.index)
+    uuids = _cuda_uuids()
+    return ",".join(uuids.get(d.index) or str(d.index) for d in devices)
 
 
-def _cpu_device(settings: Settings) -> Device:
+def _cpu_devices(settings: Settings) -> list[Device]:
     mem = psutil.virtual_memory()
     if settings.cpu_memory_gib is not None:
         total = free = int(settings.cpu_memory_gib * GiB)
     else:
         total, free = int(mem.total), int(mem.available)
+    n = settings.worker_cpu_devices
     name = f"{platform.processor() or platform.machine() or 'cpu'} ({os.cpu_count() or 1} cores)"
-    return Device(kind="cpu", name=name, memory_total=total, memory_free=free, index=0)
+    return [Device(kind="cpu", name=name, memory_total=total // n, memory_free=free // n, index=i) for i in range(n)]
 
 
 def _torch_cuda() -> Any | None:

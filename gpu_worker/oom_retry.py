@@ -1,4 +1,5 @@
-"""Out-of-memory retry: run a task once more with the micro-batch halved.
+"""Retries inside a task: once more with the micro-batch halved after running out of memory,
+or once more as it was after a rank of a multi-device run died (:meth:`OomRetry.resume_spec`).
 
 The worker cannot change the job in the database; it writes a copy of the spec with the smaller
 micro-batch (and the latest checkpoint of the failed run as the resume point) under
@@ -44,6 +45,27 @@ class OomRetry:
         self.retries = 0
         self.spec_key = spec_key(job_id)
 
+    def resume_spec(self, last_checkpoint_step: int | None, failure: Report) -> tuple[str, Report] | None:
+        """After a rank of a multi-device run died: the same spec from the run's last checkpoint
+        (or where the run itself started) and the warning event, or None: give up. Blocking."""
+        if self.retries >= self.max_retries:
+            return None
+        spec = JobSpec.model_validate(self.store.read_json(self.spec_key))
+        if last_checkpoint_step is not None:
+            spec = spec.model_copy(update={"resume_step": last_checkpoint_step})
+        return self._write(spec, Report(
+            kind="event", job_id=self.job_id, level="warn",
+            message=f"A training process stopped ({(failure.message or '').splitlines()[0][:200]}); retrying "
+            f"from {'checkpoint step ' + str(spec.resume_step) if spec.resume_step else 'the beginning'}",
+            data={"resume_step": spec.resume_step}))
+
+    def _write(self, spec: JobSpec, event: Report) -> tuple[str, Report]:
+        self.retries += 1
+        key = retry_spec_key(self.job_id, self.attempt, self.retries)
+        self.store.write_json(key, spec.model_dump(mode="json"))
+        self.spec_key = key
+        return key, event
+
     def next_spec(self, failure: Report, last_checkpoint_step: int | None) -> tuple[str, Report] | None:
         """Write the next spec copy and the warning event to publish, or None: give up.
 
@@ -64,15 +86,10 @@ class OomRetry:
             return None
         smaller = current // 2
         retry = spec.retry_with(smaller, last_checkpoint_step)
-        self.retries += 1
-        key = retry_spec_key(self.job_id, self.attempt, self.retries)
-        self.store.write_json(key, retry.model_dump(mode="json"))
-        self.spec_key = key
-        event = Report(
+        return self._write(retry, Report(
             kind="event",
             job_id=self.job_id,
             level="warn",
             message=f"Out of memory with micro-batch size {current}; retrying with {smaller}",
             data={"micro_batch_size": smaller, "resume_step": retry.resume_step},
-        )
-        return key, event
+        ))

@@ -30,9 +30,11 @@ from typing import Literal
 from core.bus.base import Bus, BusUnavailable, Task
 from core.ids import random_token
 from core.logging import log_context
+from core import protocol
 from core.protocol import Device, Report, WorkerInfo
 from core.settings import Settings
 from core.store import Store
+from gpu_worker import launch
 from gpu_worker.child_process import ChildRun, child_env, spawn_child
 from gpu_worker.devices import child_visible_devices, detect_devices
 from gpu_worker.oom_retry import OomRetry
@@ -189,20 +191,25 @@ class Worker:
             await self._publish(task, Report(kind="paused", job_id=task.job_id,
                                              message="Paused before training started"))
             return
-        device = self._claim_device(task.job_id)
+        wanted = await asyncio.to_thread(self._placed_devices, task.job_id)
+        devices = self._claim_devices(task.job_id, wanted)
         deadline = time.monotonic() + task.timeout_s
-        oom = OomRetry(self.store, self.settings, device.kind, task.job_id, task.attempt)
+        oom = OomRetry(self.store, self.settings, devices[0].kind, task.job_id, task.attempt)
         spec_key = oom.spec_key
         try:
             while True:
-                run = ChildRun(task.job_id, task.attempt, device)
+                run = ChildRun(task.job_id, task.attempt, devices)
                 reason = await self._supervise(run, spec_key, deadline)
-                if await self._conclude(task, run, reason) != "oom":
+                outcome = await self._conclude(task, run, reason)
+                if outcome not in ("oom", "rank_lost"):
                     return
                 if await self._control(task.job_id, task.attempt) == "cancel":
                     self.jobs_cancelled += 1
                     return
-                retry = await asyncio.to_thread(oom.next_spec, run.final_failure(), run.last_checkpoint_step)
+                if outcome == "rank_lost":
+                    retry = await asyncio.to_thread(oom.resume_spec, run.last_checkpoint_step, run.crash_report())
+                else:
+                    retry = await asyncio.to_thread(oom.next_spec, run.final_failure(), run.last_checkpoint_step)
                 if retry is None:
                     self.jobs_failed += 1
                     await self._publish(task, run.final_failure())
@@ -210,7 +217,8 @@ class Worker:
                 spec_key, event = retry
                 await self._publish(task, event)
         finally:
-            self._busy.pop(device.index, None)
+            for d in devices:
+                self._busy.pop(d.index, None)
 
     async def _conclude(self, task: Task, run: ChildRun, reason: StopReason | None) -> str:
         """Publish what the child's end means; ``"oom"`` when it may be retried with less memory."""
@@ -234,6 +242,9 @@ class Worker:
                 kind="failed", job_id=task.job_id, code="job_timeout",
                 message=f"Training did not finish within its time budget of {task.timeout_s:.0f} s"))
             return "failed"
+        if run.multi and run.returncode != 0:  # torchrun stopped every rank after one of them died
+            run.final = run.crash_report()
+            return "rank_lost"
         if run.returncode == -signal.SIGKILL:
             run.final = Report(kind="failed", job_id=task.job_id, code="out_of_memory",
                                message="The training process was killed by the system, most likely "
@@ -245,12 +256,13 @@ class Worker:
 
     async def _supervise(self, run: ChildRun, spec_key: str, deadline: float) -> StopReason | None:
         """Start the child, relay its reports, obey control requests; returns why we stopped it."""
-        env = child_env(self.settings, run.device, child_visible_devices(run.device))
+        env = child_env(self.settings, run.device, child_visible_devices(run.devices))
         relay: asyncio.Task[None] | None = None
         reason: StopReason | None = None
         try:
-            await spawn_child(run, [*self.child_argv, "--spec-key", spec_key], env)
-            log.info("child pid %s runs %s:%s on %s", run.pid, run.job_id, run.attempt, run.device.name)
+            await spawn_child(run, launch.command(self.child_argv, spec_key, len(run.devices)), env)
+            log.info("child pid %s runs %s:%s on %d × %s", run.pid, run.job_id, run.attempt, len(run.devices),
+                     run.device.name)
             relay = asyncio.create_task(run.pump(self._relay))
             while not relay.done():
                 if time.monotonic() > deadline:
@@ -262,7 +274,8 @@ class Worker:
                 elif action == "pause" and not run.pause_sent:
                     log.info("pausing %s: SIGUSR1 to pid %s", run.job_id, run.pid)
                     run.signal(signal.SIGUSR1)
-                    run.pause_sent = True
+                    # under torchrun again on every check: a rank still importing ignores it
+                    run.pause_sent = not run.multi
                 if reason is not None:
                     break
                 await asyncio.wait({relay}, timeout=self.settings.heartbeat_seconds)
@@ -304,13 +317,24 @@ class Worker:
         except BusUnavailable:
             return None
 
-    def _claim_device(self, job_id: str) -> Device:
+    def _placed_devices(self, job_id: str) -> list[int]:
+        """The device indices placement gave the job (its spec's ``devices``; empty: any one)."""
+        return list(protocol.JobSpec.model_validate(self.store.read_json(protocol.spec_key(job_id))).devices)
+
+    def _claim_devices(self, job_id: str, wanted: list[int]) -> list[Device]:
+        """Hold the devices placement chose (all or none); others as free when they are busy
+        here (the scheduler's view lags a heartbeat), the freest single one when none were chosen."""
         free = [d for d in self.devices if d.index not in self._busy]
-        if not free:  # max_jobs == capacity makes this a bug, not a state
-            raise RuntimeError(f"no free device for {job_id}: {self._busy}")
-        device = max(free, key=lambda d: d.memory_free)
-        self._busy[device.index] = job_id
-        return device
+        n = max(1, len(wanted))
+        chosen = [d for d in free if d.index in wanted]
+        if len(chosen) < n:
+            rest = sorted((d for d in free if d not in chosen), key=lambda d: -d.memory_free)
+            chosen += rest[: n - len(chosen)]
+        if len(chosen) < n:  # max_jobs == capacity and gang placement make this a bug, not a state
+            raise RuntimeError(f"{n} free devices needed for {job_id}, but {self._busy} are busy")
+        for d in chosen:
+            self._busy[d.index] = job_id
+        return chosen
 
 
 async def run_worker(

@@ -130,7 +130,7 @@ def alive(pid: int) -> bool:
 class Harness:
     """A worker on an in-process bus, with helpers to dispatch fake jobs and read reports."""
 
-    def __init__(self, tmp_path: Path, **worker_kwargs: Any) -> None:
+    def __init__(self, tmp_path: Path, child: str = FAKE_CHILD, n_devices: int = 1, **worker_kwargs: Any) -> None:
         self.settings = Settings(
             data_dir=tmp_path / "data", heartbeat_seconds=0.1, worker_lease_seconds=5.0, device="cpu",
             cpu_memory_gib=4.0,
@@ -138,10 +138,11 @@ class Harness:
         self.store: Store = LocalStore(self.settings.resolved_store_url)
         self.bus = InProcessBus()
         script = tmp_path / "fake_child.py"
-        script.write_text(FAKE_CHILD)
-        cpu = Device(kind="cpu", name="test cpu", memory_total=4 * GiB, memory_free=4 * GiB)
+        script.write_text(child)
+        cpus = [Device(kind="cpu", name="test cpu", memory_total=4 * GiB, memory_free=4 * GiB, index=i)
+                for i in range(n_devices)]
         self.worker = Worker(self.settings, self.bus, self.store, worker_id="w-test",
-                             child_argv=[sys.executable, str(script)], devices=[cpu], **worker_kwargs)
+                             child_argv=[sys.executable, str(script)], devices=cpus, **worker_kwargs)
         self.stop = asyncio.Event()
         self.reports: list[Report] = []
         self.task: asyncio.Task[None] | None = None
@@ -151,9 +152,10 @@ class Harness:
 
     async def submit(
         self, job_id: str, attempt: int = 1, timeout_s: float = 600, fake: dict[str, Any] | None = None,
-        **extensions: Any,
+        devices: tuple[int, ...] = (), **extensions: Any,
     ) -> None:
-        self.store.write_json(spec_key(job_id), make_spec(job_id, **extensions).model_dump(mode="json"))
+        spec = make_spec(job_id, **extensions).model_copy(update={"devices": list(devices)})
+        self.store.write_json(spec_key(job_id), spec.model_dump(mode="json"))
         self.store.write_json(f"jobs/{job_id}/fake.json", fake or {})
         await self.bus.dispatch("w-test", job_id, attempt, timeout_s)
 
@@ -382,7 +384,7 @@ def test_child_dies_with_a_killed_worker(tmp_path: Path) -> None:
         "from core.protocol import Device\n"
         "from gpu_worker.child_process import ChildRun, spawn_child\n"
         "async def main():\n"
-        "    run = ChildRun('ftjob-orphan', 1, Device(kind='cpu', name='c', memory_total=1, memory_free=1))\n"
+        "    run = ChildRun('ftjob-orphan', 1, [Device(kind='cpu', name='c', memory_total=1, memory_free=1)])\n"
         "    await spawn_child(run, ['sleep', '60'], {'PATH': '/usr/bin:/bin'})\n"
         "    print(run.pid, flush=True)\n"
         "    await asyncio.sleep(60)\n"

@@ -38,7 +38,7 @@ def test_cuda_without_a_gpu_is_a_clear_error() -> None:
 
 def test_a_cpu_child_sees_no_gpu() -> None:
     cpu = Device(kind="cpu", name="cpu", memory_total=1, memory_free=1)
-    assert child_visible_devices(cpu) == ""
+    assert child_visible_devices([cpu]) == ""
 
 
 def test_the_child_rebuilds_the_same_settings_from_its_environment(
@@ -67,3 +67,11 @@ def test_the_child_rebuilds_the_same_settings_from_its_environment(
     expected = {k: v for k, v in original.model_dump().items() if k != "api_key"}
     expected["data_dir"] = (tmp_path / "data").resolve()
     assert dump == expected
+
+
+@needs_no_gpu
+def test_a_cpu_worker_offers_its_configured_number_of_devices_sharing_its_memory() -> None:
+    devices = detect_devices(Settings(device="auto", cpu_memory_gib=3.0, worker_cpu_devices=3))
+    assert [(d.kind, d.index) for d in devices] == [("cpu", 0), ("cpu", 1), ("cpu", 2)]
+    assert all(d.memory_total == d.memory_free == GiB for d in devices)
+    assert detect_devices(Settings(device="cpu"))[0].index == 0 and len(detect_devices(Settings(device="cpu"))) == 1
