@@ -49,19 +49,22 @@ def compute_dtype(device: str) -> str:
     return "bfloat16" if device == "cuda" else "float32"
 
 
-def nf4_config(dtype: str = "bfloat16") -> Any:
-    """The 4-bit config of QLoRA: NF4, double quantization, compute in ``dtype``."""
+def nf4_config(dtype: str = "bfloat16", *, shardable: bool = False) -> Any:
+    """The 4-bit config of QLoRA: NF4, double quantization, compute in ``dtype``. ``shardable``:
+    the packed weights are stored in ``dtype`` blocks rather than bytes, which FSDP needs to
+    flatten them with the other parameters (FSDP + QLoRA)."""
     import torch
     from transformers import BitsAndBytesConfig
 
     return BitsAndBytesConfig(
         load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=getattr(torch, dtype), bnb_4bit_quant_storage=torch.uint8,
+        bnb_4bit_compute_dtype=getattr(torch, dtype),
+        bnb_4bit_quant_storage=getattr(torch, dtype) if shardable else torch.uint8,
     )
 
 
 def load_base_model(model_dir: Path, device: str, quantization: str = "none", *, dtype: str | None = None,
-                    attn_implementation: str | None = None) -> Any:
+                    attn_implementation: str | None = None, shardable: bool = False) -> Any:
     """The base model from ``model_dir`` on ``device``; 4-bit NF4 when ``quantization == "4bit"``.
 
     ``dtype`` defaults to :func:`compute_dtype` of the device (``"auto"`` keeps the checkpoint's).
@@ -73,7 +76,8 @@ def load_base_model(model_dir: Path, device: str, quantization: str = "none", *,
     kwargs: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": False,
                               "dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
     if quantization == "4bit":
-        kwargs["quantization_config"] = nf4_config(compute_dtype(device) if dtype == "auto" else dtype)
+        kwargs["quantization_config"] = nf4_config(compute_dtype(device) if dtype == "auto" else dtype,
+                                                   shardable=shardable)
     if device == "cuda":
         kwargs["device_map"] = {"": torch.cuda.current_device()}
     if attn_implementation is not None:

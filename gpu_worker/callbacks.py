@@ -10,6 +10,10 @@ them). :class:`ReportCallback` plugs into the Trainer loop:
   state, which is uploaded (:mod:`gpu_worker.checkpoints`) and announced by a ``checkpoint``
   report; superseded checkpoints are pruned;
 - SIGUSR1 (pause) stops training at the next step boundary after a checkpoint.
+
+Under torchrun every rank runs this callback (validation is a collective), but only rank 0's
+reporter prints and only rank 0 uploads a checkpoint, once every rank has written its part
+(its RNG state); the ranks agree on the step a pause stops at (:func:`gpu_worker.distributed.agree`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from transformers import TrainerCallback
 
 from core.protocol import Report, checkpoint_prefix
 from core.store import Store
-from gpu_worker import checkpoints
+from gpu_worker import checkpoints, distributed
 from gpu_worker.config import TrainPlan
 
 
@@ -92,6 +96,8 @@ class ReportCallback(TrainerCallback):
         step = state.global_step
         every = self.plan.checkpoint_every_steps
         control.should_log = True
+        if self.plan.devices > 1:  # the signal reaches the ranks at different steps: stop together
+            self.pause.requested = distributed.agree(self.pause.requested)
         if self.plan.is_epoch_end(step) or (every and step % every == 0) or self.pause.requested:
             control.should_save = True
         if self.pause.requested and step < self.plan.total_steps:
@@ -125,6 +131,9 @@ class ReportCallback(TrainerCallback):
                            trained_tokens=self.trained_tokens(step))
 
     def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        distributed.barrier()  # every rank's share of the checkpoint is on disk
+        if not distributed.is_main():
+            return
         step = state.global_step
         local = Path(args.output_dir) / f"checkpoint-{step}"
         epoch_end = self.plan.is_epoch_end(step)

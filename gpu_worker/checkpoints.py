@@ -4,7 +4,9 @@ A checkpoint in the store, under ``core.protocol.checkpoint_prefix(job_id, step)
 
     adapter/            adapter weights + config, tokenizer, chat template (sealed on its own:
                         servable as the ``ft:…:ckpt-step-N`` model)
-    optimizer.pt, scheduler.pt, rng_state.pth, trainer_state.json, training_args.bin
+    optimizer.pt, scheduler.pt, trainer_state.json, training_args.bin
+    rng_state.pth       the RNG state of the run (rank 0's for a multi-device run, which also
+    rng_state_N.pth     keeps each rank's), so the job resumes on any number of devices
     openft_checkpoint.json   step, epoch, epoch_end, metrics, history (results rows so far)
     _MANIFEST.json      written last: a checkpoint without it is incomplete and ignored
 
@@ -24,6 +26,7 @@ from core.store import MANIFEST, Store
 
 ADAPTER_DIR = "adapter"
 META = "openft_checkpoint.json"
+RNG_STATE = "rng_state.pth"
 KEEP_EPOCH_ENDS = 3
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
@@ -45,6 +48,8 @@ def stage(trainer_dir: Path, meta: dict[str, Any]) -> Path:
         (trainer_dir / extra).unlink(missing_ok=True)
     for sub in [p for p in trainer_dir.iterdir() if p.is_dir() and p.name != ADAPTER_DIR]:
         shutil.rmtree(sub)  # other adapters (DPO's frozen "ref" copy) are rebuilt on resume
+    if (trainer_dir / "rng_state_0.pth").exists() and not (trainer_dir / RNG_STATE).exists():
+        shutil.copyfile(trainer_dir / "rng_state_0.pth", trainer_dir / RNG_STATE)
     (trainer_dir / META).write_text(json.dumps(meta, indent=1, sort_keys=True))
     return trainer_dir
 
@@ -63,14 +68,20 @@ def upload(store: Store, local: Path, prefix: str) -> None:
     store.write_json(f"{prefix}/{MANIFEST}", manifest)
 
 
-def download(store: Store, prefix: str, local: Path) -> tuple[Path, dict[str, Any]]:
-    """A sealed checkpoint as a Trainer checkpoint directory, and its ``openft_checkpoint.json``."""
+def download(store: Store, prefix: str, local: Path, ranks: int = 1) -> tuple[Path, dict[str, Any]]:
+    """A sealed checkpoint as a Trainer checkpoint directory for ``ranks`` processes, and its
+    ``openft_checkpoint.json``. A rank without an RNG state of its own (the checkpoint was written
+    on fewer devices) gets the run's (rank 0's)."""
     store.download_dir(prefix, local)
     adapter = local / ADAPTER_DIR
     for path in list(adapter.iterdir()):
         if path.name != MANIFEST:
             shutil.move(str(path), local / path.name)
     shutil.rmtree(adapter)
+    if ranks > 1 and (local / RNG_STATE).exists():
+        for rank in range(ranks):
+            if not (local / f"rng_state_{rank}.pth").exists():
+                shutil.copyfile(local / RNG_STATE, local / f"rng_state_{rank}.pth")
     meta = json.loads((local / META).read_text())
     return local, meta
 

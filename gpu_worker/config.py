@@ -22,7 +22,9 @@ job is created, and again here). What they default to:
 - ``memory_budget_gib``: accelerator memory the job may use (default 90% of the device).
 
 One optimizer step consumes ``batch_size`` examples, so a job has
-``ceil(n_examples / batch_size) * n_epochs`` steps, as OpenAI counts them.
+``ceil(n_examples / batch_size) * n_epochs`` steps, as OpenAI counts them. On several devices
+(``JobSpec.devices``, one process each) every rank takes ``batch_size / devices`` of each batch:
+micro-batch x gradient accumulation x devices = ``batch_size`` (docs/multi-device.md).
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class TrainPlan:
     steps_per_epoch: int
     total_steps: int
     seed: int
+    devices: int = 1
+    parallelism: str = "single"  # "single" | "data_parallel" | "fsdp"
+    collective_timeout_s: float = 600.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,7 +108,10 @@ def resolve_plan(spec: JobSpec, device: str, settings: Settings, n_examples: int
     if adapter_dtype == "auto":
         adapter_dtype = "bfloat16" if cuda and quant == "4bit" else "float32"
     batch = max(1, min(hp.batch_size, n_examples))
-    micro = micro_batch_size(batch, device, ext.micro_batch_size)
+    devices = max(1, len(spec.devices))
+    if batch % devices:
+        raise ConfigError(f"batch_size {batch} does not divide evenly among {devices} devices")
+    micro = micro_batch_size(batch // devices, device, ext.micro_batch_size)
     steps_per_epoch = math.ceil(n_examples / batch)
     total = steps_per_epoch * hp.n_epochs
     every = ext.checkpoint_every_steps
@@ -116,13 +124,15 @@ def resolve_plan(spec: JobSpec, device: str, settings: Settings, n_examples: int
         method=spec.method, device=device, quantization=quant,
         dtype=compute_dtype(device), adapter_dtype=adapter_dtype,
         lora_rank=ext.lora_rank, lora_alpha=ext.lora_alpha, lora_dropout=ext.lora_dropout,
-        batch_size=batch, micro_batch_size=micro, grad_accum=batch // micro, n_epochs=hp.n_epochs,
+        batch_size=batch, micro_batch_size=micro, grad_accum=batch // devices // micro, n_epochs=hp.n_epochs,
         learning_rate=hp.learning_rate, beta=hp.beta if hp.beta is not None else 0.1,
         max_length=spec.base_model.max_length, packing=ext.packing if ext.packing is not None else cuda,
         gradient_checkpointing=cuda, recompute=ext.recompute,
         memory_budget_bytes=int(ext.memory_budget_gib * 2**30) if ext.memory_budget_gib else None,
         checkpoint_every_steps=every, eval_every_steps=eval_every,
         n_examples=n_examples, steps_per_epoch=steps_per_epoch, total_steps=total, seed=spec.seed,
+        devices=devices, parallelism=spec.parallelism if devices > 1 else "single",
+        collective_timeout_s=settings.collective_timeout_seconds,
     )
 
 
@@ -172,7 +182,28 @@ def trainer_kwargs(plan: TrainPlan, output_dir: Path) -> dict[str, Any]:
         dataloader_num_workers=0,
         save_only_model=False,
         remove_unused_columns=True,
+        **distributed_kwargs(plan),
     )
+
+
+def distributed_kwargs(plan: TrainPlan) -> dict[str, Any]:
+    """What the Trainer needs to run under torchrun: DDP over gloo (CPU) or NCCL (CUDA) with the
+    collective timeout, or FSDP (full sharding of each decoder layer, the LoRA weights kept in
+    their original parameters so PEFT can save them, a full state dict gathered on save)."""
+    if plan.devices <= 1:
+        return {}
+    out: dict[str, Any] = dict(
+        ddp_backend="nccl" if plan.device == "cuda" else "gloo",
+        ddp_timeout=int(plan.collective_timeout_s),
+        ddp_find_unused_parameters=False,
+    )
+    if plan.parallelism == "fsdp":
+        out.update(fsdp="full_shard auto_wrap", fsdp_config={
+            "auto_wrap_policy": "TRANSFORMER_BASED_WRAP", "use_orig_params": True,
+            "state_dict_type": "FULL_STATE_DICT", "cpu_ram_efficient_loading": False, "sync_module_states": True,
+            "offload_params": False, "activation_checkpointing": False,
+        })
+    return out
 
 
 def sft_config(plan: TrainPlan, output_dir: Path) -> Any:

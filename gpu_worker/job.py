@@ -7,6 +7,7 @@ data rows); ``gpu_worker.sft.main`` / ``gpu_worker.dpo.main`` build their traine
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from core.model_cache import ensure_model_dir
 from core.protocol import JobSpec, checkpoint_prefix
 from core.settings import Settings
 from core.store import Store
-from gpu_worker import checkpoints, data
+from gpu_worker import checkpoints, data, distributed
 from gpu_worker.callbacks import PauseFlag, ReportCallback, Reporter
 from gpu_worker.config import TrainPlan, resolve_plan
 from gpu_worker.modeling import cast_trainable
@@ -31,6 +32,7 @@ class Trained:
     plan: TrainPlan
     callback: ReportCallback
     paused_at: int | None
+    trainer: Any = None
 
 
 @dataclass
@@ -70,16 +72,21 @@ class Job:
         keep_dtypes_on_resume(trainer, plan.adapter_dtype)
         if self.resume_step:
             local = self.work_dir / "trainer" / f"checkpoint-{self.resume_step}"
-            resume_dir, meta = checkpoints.download(
-                self.store, checkpoint_prefix(self.spec.job_id, self.resume_step), local)
+            if distributed.is_main():  # the ranks share the work directory
+                checkpoints.download(self.store, checkpoint_prefix(self.spec.job_id, self.resume_step), local,
+                                     ranks=plan.devices)
+            distributed.barrier()
+            resume_dir = local
+            meta = json.loads((local / checkpoints.META).read_text())
             self.callback.history = list(meta.get("history", []))
         self.reporter.emit("started", total_steps=plan.total_steps, step=self.resume_step or 0,
                            data={"plan": plan.as_dict()})
         trainer.train(resume_from_checkpoint=str(resume_dir) if resume_dir else None)
-        if resume_dir is not None:
+        distributed.barrier()
+        if resume_dir is not None and distributed.is_main():
             shutil.rmtree(resume_dir, ignore_errors=True)
         paused = self.callback.paused_at
-        return Trained(model=trainer.model, plan=plan, callback=self.callback, paused_at=paused)
+        return Trained(model=trainer.model, plan=plan, callback=self.callback, paused_at=paused, trainer=trainer)
 
 
 def prepare(spec: JobSpec, settings: Settings, store: Store, reporter: Reporter, device: str,

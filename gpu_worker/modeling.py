@@ -27,7 +27,8 @@ def attention_implementation(plan: TrainPlan) -> str:
 def load_base(model_dir: Path, plan: TrainPlan) -> Any:
     """The frozen base model on the plan's device, quantized when the plan says 4-bit."""
     model = load_base_model(model_dir, plan.device, plan.quantization, dtype=plan.dtype,
-                            attn_implementation=attention_implementation(plan))
+                            attn_implementation=attention_implementation(plan),
+                            shardable=plan.parallelism == "fsdp")
     model.config.use_cache = False
     for param in model.parameters():
         param.requires_grad_(False)

@@ -14,11 +14,13 @@ import platform
 import shutil
 import time
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from core.protocol import Report, file_key, model_prefix, results_key, succeeded_report_key
 from core.store import Store
-from gpu_worker import data, generate
+from gpu_worker import data, distributed, generate
+from gpu_worker.checkpoints import ADAPTER_FILES
 from gpu_worker.callbacks import results_csv
 from gpu_worker.job import Job, Trained
 
@@ -90,13 +92,34 @@ def samples(job: Job, model: Any) -> list[dict[str, Any]]:
     return out
 
 
-def publish(job: Job, trained: Trained) -> Report:
-    """Write the model, results and result record; return the ``succeeded`` report (not printed)."""
+def save_adapter(job: Job, trained: Trained, final: Path) -> None:
+    """The adapter in ``final`` in the same format whatever the device count: under FSDP every
+    rank takes part in gathering the full LoRA weights (the Trainer's ``save_model``)."""
+    if trained.plan.parallelism == "fsdp" and trained.trainer is not None:
+        trained.trainer.save_model(str(final))
+        if distributed.is_main():
+            for extra in [p for p in final.iterdir() if p.name not in ADAPTER_FILES]:
+                shutil.rmtree(extra) if extra.is_dir() else extra.unlink()
+        return
+    if distributed.is_main():
+        trained.model.save_pretrained(str(final), selected_adapters=["default"])
+
+
+def publish(job: Job, trained: Trained) -> Report | None:
+    """Write the model, results and result record; return the ``succeeded`` report (not printed).
+    Under torchrun only rank 0 writes and returns it (the others help gather FSDP weights and
+    generate the samples through the sharded model, and return None)."""
     spec = job.spec
     trained_tokens = trained.callback.trained_tokens(trained.plan.total_steps)
     final = job.work_dir / "final"
-    shutil.rmtree(final, ignore_errors=True)
-    trained.model.save_pretrained(str(final), selected_adapters=["default"])
+    if distributed.is_main():
+        shutil.rmtree(final, ignore_errors=True)
+    distributed.barrier()
+    save_adapter(job, trained, final)
+    if not distributed.is_main():
+        if trained.plan.parallelism == "fsdp":
+            samples(job, trained.model)  # a sharded forward pass needs every rank
+        return None
     job.tokenizer.save_pretrained(str(final))
     (final / "README.md").unlink(missing_ok=True)
     (final / "lineage.json").write_text(json.dumps(lineage(job, trained, trained_tokens), indent=1, sort_keys=True))

@@ -12,6 +12,9 @@ published). An out-of-memory error fails the attempt with code ``out_of_memory``
 figures in ``data`` (``micro_batch_size`` among them): the worker retries once with half the
 micro-batch from the latest checkpoint (gpu_worker.oom_retry).
 
+Under torchrun (several devices, :mod:`gpu_worker.distributed`) every rank runs this same
+module; only rank 0 prints reports and publishes, the others print nothing.
+
 Failure codes: ``out_of_memory``, ``model_unavailable``, ``invalid_training_data``, ``grader_error``,
 ``invalid_extensions``, ``store_error``, ``internal_error``.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import shutil
 import signal
 import sys
@@ -30,6 +34,7 @@ from core.model_cache import ModelUnavailable
 from core.protocol import JobSpec
 from core.settings import Settings
 from core.store import StoreError, public_message, store_from_settings
+from gpu_worker import distributed
 from gpu_worker.callbacks import Reporter
 from gpu_worker.config import ConfigError
 from gpu_worker.data import DataError
@@ -97,23 +102,27 @@ def run(spec: JobSpec, settings: Settings, reporter: Reporter) -> int:
 
     store = store_from_settings(settings)
     work_dir = (settings.data_dir / "work" / f"{spec.job_id}-{spec.attempt}").resolve()
-    shutil.rmtree(work_dir, ignore_errors=True)
-    work_dir.mkdir(parents=True)
     try:
         device = pick_device(settings.device)
+        distributed.init(device, settings.collective_timeout_seconds)
+        if distributed.is_main():  # the ranks share the work directory (the Trainer's output_dir)
+            shutil.rmtree(work_dir, ignore_errors=True)
+            work_dir.mkdir(parents=True)
+        distributed.barrier()
         job = prepare(spec, settings, store, reporter, device, work_dir)
         signal.signal(signal.SIGUSR1, job.pause.request)
         if _pause_pending:
             job.pause.request()
-        reporter.event(f"Training {spec.base_model.name} ({spec.method}) on {device}",
-                       resume_step=spec.resume_step)
+        reporter.event(training_message(spec, device), resume_step=spec.resume_step,
+                       devices=distributed.world_size(), parallelism=spec.parallelism)
         trained = _train_once(job)
         if trained.paused_at is not None:
             reporter.emit("paused", step=trained.paused_at, total_steps=trained.plan.total_steps)
             return 0
         report = publish(job, trained)
-        reporter.stream.write(report.line() + "\n")
-        reporter.stream.flush()
+        if report is not None:
+            reporter.stream.write(report.line() + "\n")
+            reporter.stream.flush()
         return 0
     except OutOfMemory as exc:
         return _fail(reporter, "out_of_memory", f"Training ran out of memory: {exc}", exc.figures)
@@ -132,7 +141,25 @@ def run(spec: JobSpec, settings: Settings, reporter: Reporter) -> int:
         traceback.print_exc(file=sys.stderr)
         return _fail(reporter, "internal_error", f"{type(exc).__name__}: {exc}"[:2000])
     finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
+        if distributed.is_main():
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+PARALLELISM_NAMES = {"data_parallel": "data-parallel", "fsdp": "FSDP"}
+
+
+def training_message(spec: JobSpec, device: str) -> str:
+    """``Training tiny-chat (supervised) on 2 × NVIDIA H200 with FSDP`` (one device: ``on cuda``)."""
+    n = distributed.world_size()
+    where = device
+    if n > 1:
+        name = device
+        if device == "cuda":
+            import torch
+
+            name = torch.cuda.get_device_name()
+        where = f"{n} × {name} with {PARALLELISM_NAMES.get(spec.parallelism, spec.parallelism)}"
+    return f"Training {spec.base_model.name} ({spec.method}) on {where}"
 
 
 def _fail(reporter: Reporter, code: str, message: str, data: dict[str, Any] | None = None) -> int:
@@ -151,14 +178,20 @@ def _early_pause(*_: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGUSR1, _early_pause)
+    if distributed.world_size() > 1:
+        distributed.die_with_parent()
     parser = argparse.ArgumentParser(prog="python -m gpu_worker.train_attempt", description=__doc__.splitlines()[0])
     parser.add_argument("--spec-key", required=True, help="store key of the JobSpec (jobs/<id>/spec.json)")
     args = parser.parse_args(argv)
     settings = Settings()
     store = store_from_settings(settings)
     spec = JobSpec.model_validate(store.read_json(args.spec_key))
-    reporter = Reporter(spec.job_id, spec.attempt)
-    return run(spec, settings, reporter)
+    # only rank 0 speaks for the attempt
+    reporter = Reporter(spec.job_id, spec.attempt, None if distributed.is_main() else open(os.devnull, "w"))
+    try:
+        return run(spec, settings, reporter)
+    finally:
+        distributed.close()
 
 
 if __name__ == "__main__":

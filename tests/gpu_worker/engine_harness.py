@@ -119,10 +119,15 @@ class Harness:
         return env
 
     def start(self, spec: JobSpec) -> ChildRun:
+        """Start the child for ``spec``; under torchrun with one process per device when the
+        spec names several (``spec.devices``), as the worker does."""
+        from gpu_worker.launch import command
+
         key = spec_key(spec.job_id)
         self.store.write_json(key, json.loads(spec.model_dump_json()))
-        proc = subprocess.Popen([sys.executable, "-m", "gpu_worker.train_attempt", "--spec-key", key], cwd=ROOT,
-                                env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        argv = command([sys.executable, "-m", "gpu_worker.train_attempt"], key, len(spec.devices))
+        proc = subprocess.Popen(argv, cwd=ROOT, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
         run = ChildRun(proc)
         threads = [threading.Thread(target=run._read, daemon=True), threading.Thread(target=run._read_err, daemon=True)]
         for t in threads:
