@@ -1,13 +1,13 @@
 """jobs: ``placement``, the devices of a worker that the latest dispatch gave the job (gang placement)
 
-Revision ID: 0010_job_placement
-Revises: 0009_checkpoint_permissions
+Revision ID: 0004_job_placement
+Revises: 0003_round_two
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0010_job_placement'
-down_revision = '0009_checkpoint_permissions'
+revision = '0004_job_placement'
+down_revision = '0003_round_two'
 branch_labels = None
 depends_on = None
 
