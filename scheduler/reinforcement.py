@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from core.formats import FormatError
-from core.rft import EFFORTS
 from core.graders import GraderSpecError, TemplateVariableError, parse_grader, wire
+from core.graders.spec import LabelModel, Multi, ScoreModel
 from core.graders.templates import resolve as resolve_variable
 from core.graders.templates import variables
-from core.graders.spec import LabelModel, Multi, ScoreModel
+from core.rft import EFFORTS
 from core.settings import Settings
 
 MAX_COMPUTE_MULTIPLIER: Final = 10.0
@@ -78,8 +78,11 @@ def model_graders(grader: Any) -> list[str]:
 
 
 def check_grader(method: dict[str, Any], settings: Settings, validation_file: str | None) -> dict[str, Any]:
-    """``method`` with its grader in normal form (defaults filled in, as the job echoes it); refuse a reinforcement job whose grader is invalid here, or whose evaluation needs a
-    validation file it lacks (``HyperparameterError`` naming ``method[reinforcement][grader]...``).
+    """``method`` with its grader in normal form (defaults filled in, as the job echoes it).
+
+    Refuses a reinforcement job whose grader is invalid here (``HyperparameterError`` naming
+    ``method[reinforcement][grader]...``), or whose evaluation (``eval_interval``, ``eval_samples``)
+    needs a validation file it lacks (naming ``validation_file``, the parameter to add).
 
     The grader is parsed as ``/v1/fine_tuning/alpha/graders/validate`` parses it. Model graders
     train only against the operator's judge endpoint (``OPENFT_GRADER_JUDGE_URL``): the training
@@ -101,7 +104,6 @@ def check_grader(method: dict[str, Any], settings: Settings, validation_file: st
                      "(OPENFT_GRADER_JUDGE_URL) to train; use a string_check, text_similarity or python grader.",
                      f"{GRADER_PARAM}.model", code="unsupported_grader")
     hp = body["hyperparameters"]
-    prefix = "method[reinforcement][hyperparameters]"
     for key in ("eval_interval", "eval_samples"):
         if hp.get(key) not in (None, "auto") and validation_file is None:
             raise _error(f"{key} needs a validation_file to evaluate on.", "validation_file",

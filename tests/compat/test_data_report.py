@@ -24,7 +24,8 @@ pytestmark = pytest.mark.no_worker
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 EMAIL, AWS_KEY = "maria.rossi@example.org", "AKIAIOSFODNN7EXAMPLE"
-WORDS = "river mountain coffee window garden yellow quiet travel museum engine ticket winter orange".split()
+WORDS = ["river", "mountain", "coffee", "window", "garden", "yellow", "quiet", "travel", "museum", "engine", "ticket",
+         "winter", "orange"]
 
 
 def _example(i: int, extra: str = "") -> dict[str, Any]:

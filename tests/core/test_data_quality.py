@@ -13,11 +13,12 @@ import pytest
 from core.data_quality import QualityPass
 from core.sensitive import find, redact
 
-WORDS = ("river mountain coffee window garden yellow quiet travel museum engine ticket winter orange "
-         "library forest bridge market silver planet doctor music summer village camera theater "
-         "kitchen harbor letter morning island pencil rocket tunnel violin wallet castle desert "
-         "feather glacier honey jungle lantern meadow needle ocean pepper quartz saddle tomato "
-         "umbrella velvet whistle anchor blanket candle dragon eagle falcon ginger hammer igloo").split()
+WORDS = ["river", "mountain", "coffee", "window", "garden", "yellow", "quiet", "travel", "museum", "engine", "ticket",
+         "winter", "orange", "library", "forest", "bridge", "market", "silver", "planet", "doctor", "music", "summer",
+         "village", "camera", "theater", "kitchen", "harbor", "letter", "morning", "island", "pencil", "rocket",
+         "tunnel", "violin", "wallet", "castle", "desert", "feather", "glacier", "honey", "jungle", "lantern",
+         "meadow", "needle", "ocean", "pepper", "quartz", "saddle", "tomato", "umbrella", "velvet", "whistle",
+         "anchor", "blanket", "candle", "dragon", "eagle", "falcon", "ginger", "hammer", "igloo"]
 
 PLANTED_SENSITIVE = {
     "email": ["write to maria.rossi@example.org today", "cc ops-team+alerts@corp.example.co.uk please"],
@@ -30,7 +31,8 @@ PLANTED_SENSITIVE = {
         "use sk-proj-abcdefghijklmnopqrstT3BlbkFJuvwxyz0123456789ABCD",
         "slack xoxb-123456789012-1234567890123-abcdefghijABCDEFGHIJklmn",
         "stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc",
-        "jwt eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "jwt eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0"
+        ".dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
         "-----BEGIN RSA PRIVATE KEY----- MIIEpAIBAAKCAQEA",
         "db url postgres://admin:s3cretpw@db.example.com/app",
     ],
@@ -107,7 +109,8 @@ def test_duplicates_and_near_duplicates_are_found(report: tuple[dict[str, Any], 
     assert any("exact and" in w and "near duplicate" in w for w in rep["warnings"])
 
 
-def test_leakage_from_training_into_validation_is_found(report: tuple[dict[str, Any], dict[str, set[int]], int]) -> None:
+def test_leakage_from_training_into_validation_is_found(
+        report: tuple[dict[str, Any], dict[str, set[int]], int]) -> None:
     rep, planted, _ = report
     leak = rep["leakage"]
     found = {p["validation_line"] for p in leak["exact"] + leak["near"]}

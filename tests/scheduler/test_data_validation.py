@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sched_examples import chat_example, chunked, jsonl, preference_example, tool_example
 
-from core.messages import template_messages
 from core.formats import FormatError, check_example
+from core.messages import template_messages
 from core.validation import DataValidationError, validate_local, validate_stream
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sched_examples import TOOLS, chat_example, chunked, jsonl, preference_example, tool_example
 
-from core.settings import Settings
 from core.formats import Conversation, check_example
+from core.settings import Settings
 from core.tokens import CountsTokens, TemplateRenderError, TokenCounter
 from core.validation import DataValidationError, validate_local, validate_stream
 
