@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+
+import pytest
 
 
 class RedisServer:
@@ -44,3 +49,16 @@ class RedisServer:
         with socket.create_connection(("127.0.0.1", self.port), timeout=2) as c:
             c.sendall(b"FLUSHDB\r\n")
             assert c.recv(16).startswith(b"+OK")
+
+
+@contextlib.contextmanager
+def running_redis_server() -> Iterator[RedisServer]:
+    """A started :class:`RedisServer`, stopped on exit; skips the test where ``redis-server`` is not installed."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -7,12 +7,11 @@ tests own all of its keys (and :mod:`test_bus_redis` can restart it).
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
-from redis_server import RedisServer
+from redis_server import RedisServer, running_redis_server
 
 from core.bus.base import Bus, Task
 from core.bus.memory import InProcessBus
@@ -24,12 +23,8 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
+    with running_redis_server() as server:
+        yield server
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import Iterator
 
 import pytest
 from redis.asyncio import Redis
-from redis_server import RedisServer
+from redis_server import RedisServer, running_redis_server
 from test_bus import Recorder, stop, until
 
 from core.bus import keys
@@ -23,12 +22,8 @@ pytestmark = pytest.mark.timeout(90)
 @pytest.fixture
 def server() -> Iterator[RedisServer]:
     """A private server per test: these tests stop and restart it."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    s = RedisServer()
-    s.start()
-    yield s
-    s.stop()
+    with running_redis_server() as s:
+        yield s
 
 
 async def read_until(bus: RedisBus, n: int, timeout: float = 15.0) -> list[Report]:
