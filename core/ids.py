@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
+from collections.abc import Callable
 
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -19,28 +20,17 @@ def new_id(prefix: str, n: int = 24) -> str:
     return prefix + random_token(n)
 
 
-def file_id() -> str:
-    return new_id("file-")
+def _maker(prefix: str) -> Callable[[], str]:
+    """A function returning a new id with ``prefix`` each time it is called."""
+    return lambda: new_id(prefix)
 
 
-def upload_id() -> str:
-    return new_id("upload_")
-
-
-def part_id() -> str:
-    return new_id("part_")
-
-
-def job_id() -> str:
-    return new_id("ftjob-")
-
-
-def event_id() -> str:
-    return new_id("ftevent-")
-
-
-def checkpoint_id() -> str:
-    return new_id("ftckpt_")
+file_id = _maker("file-")
+upload_id = _maker("upload_")
+part_id = _maker("part_")
+job_id = _maker("ftjob-")
+event_id = _maker("ftevent-")
+checkpoint_id = _maker("ftckpt_")
 
 
 def model_suffix_id() -> str:
