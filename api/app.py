@@ -23,6 +23,7 @@ from api.metrics import install_metrics
 from api.request_id import RequestIdMiddleware
 from api.routers import (
     admin_audit,
+    admin_integrations,
     admin_keys,
     admin_limits,
     admin_projects,
@@ -65,6 +66,7 @@ ROUTERS: list[tuple[APIRouter, str]] = [
     (admin_audit.router, "/v1"),
     (admin_limits.router, "/v1"),
     (admin_usage.router, "/v1"),
+    (admin_integrations.router, "/v1"),
     (webhooks.router, "/v1"),
     (checkpoint_permissions.router, "/v1"),
 ]

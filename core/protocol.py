@@ -137,6 +137,21 @@ class Extensions(BaseModel):
         raise ValueError(f"must be 'auto' or a whole number from 1 to {MAX_DEVICES}, got {value!r}")
 
 
+class WandbSpec(BaseModel):
+    """A job's Weights & Biases integration as the worker needs it (``integrations[].wandb``).
+
+    ``api_key`` is the project's own key (set through the admin API); None: the worker's
+    ``OPENFT_WANDB_API_KEY``. The spec lives in the artifact store, which only the control plane
+    and the workers can read.
+    """
+
+    project: str
+    entity: str | None = None
+    name: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    api_key: str | None = None
+
+
 class JobSpec(BaseModel):
     job_id: str
     attempt: int = 1
@@ -155,6 +170,7 @@ class JobSpec(BaseModel):
         description="openft extension fields: lora_rank, lora_alpha, lora_dropout, quantization, "
         "micro_batch_size, checkpoint_every_steps, eval_every_steps, packing",
     )
+    wandb: WandbSpec | None = Field(None, description="log metrics, config and hyperparameters to W&B")
     resume_step: int | None = Field(None, description="resume from checkpoint_prefix(job_id, step)")
     n_train_examples: int
     total_steps: int

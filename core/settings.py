@@ -85,6 +85,17 @@ class Settings(BaseSettings):
     webhooks_timeout_seconds: float = Field(10.0, description="one delivery attempt gives up after this long")
     webhooks_interval_seconds: float = Field(1.0, description="how often an API process looks for due deliveries")
 
+    # --- Weights & Biases (jobs created with integrations=[{"type": "wandb", ...}]) -------------
+    wandb_api_key: SecretStr | None = Field(
+        None, description="W&B API key the workers log with, unless the job's project set its own through the "
+        "admin API (/v1/organization/projects/{id}/integrations/wandb)")
+    wandb_mode: Literal["online", "offline"] = Field(
+        "online", description="offline: runs are written under wandb_dir only (sync them later with `wandb sync`)")
+    wandb_base_url: str | None = Field(None, description="a self-hosted W&B server; default api.wandb.ai")
+    wandb_dir: Path | None = Field(None, description="where workers keep W&B run files; default data_dir/wandb")
+    wandb_timeout_seconds: float = Field(
+        60.0, description="longest wait for W&B to start or finish a run; past it the job goes on without it")
+
     # --- scheduler ----------------------------------------------------------------------
     scheduler_tick_seconds: float = 0.5
     worker_lease_seconds: float = Field(15.0, description="a worker silent this long loses its jobs")

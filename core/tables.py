@@ -464,3 +464,20 @@ class CheckpointPermission(SQLModel, table=True):
     model_id: str = Field(max_length=512)
     project_id: str = Field(index=True, max_length=64)
     created_at: int = Field(default_factory=now)
+
+
+class ProjectIntegration(SQLModel, table=True):
+    """A project's credentials for an outside service its jobs log to (``type``: ``wandb``).
+
+    ``secret`` (the W&B API key) is never shown again after it is set: the admin API answers with
+    ``secret_hint``, and the scheduler copies it into the job spec the worker reads.
+    """
+
+    __tablename__ = "project_integrations"
+
+    project_id: str = Field(foreign_key="projects.id", primary_key=True, max_length=64)
+    type: str = Field(primary_key=True, max_length=32)
+    secret: str = Field(max_length=512)
+    secret_hint: str = Field(max_length=32)
+    created_at: int = Field(default_factory=now)
+    updated_at: int = Field(default_factory=now)

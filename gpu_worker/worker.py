@@ -27,17 +27,18 @@ import time
 from collections.abc import Sequence
 from typing import Literal
 
+from core import protocol
 from core.bus.base import Bus, BusUnavailable, Task
 from core.ids import random_token
 from core.logging import log_context
-from core import protocol
-from core.protocol import Device, Report, WorkerInfo
+from core.protocol import Device, JobSpec, Report, WorkerInfo
 from core.settings import Settings
 from core.store import Store
 from gpu_worker import launch
 from gpu_worker.child_process import ChildRun, child_env, spawn_child
 from gpu_worker.devices import child_visible_devices, detect_devices
 from gpu_worker.oom_retry import OomRetry
+from gpu_worker.wandb_log import FINAL_KINDS, WandbLog
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class Worker:
         self._busy: dict[int, str] = {}  # device index -> job id
         self.running: dict[str, int] = {}  # job id -> attempt, while its task runs here
         self.attempts: dict[str, int] = {}  # job id -> the newest attempt received
+        self.wandb_logs: dict[str, WandbLog] = {}  # job id -> its W&B run, while its task runs here
         self.jobs_run = self.jobs_succeeded = self.jobs_failed = self.jobs_cancelled = 0
         self._bus_down = False
 
@@ -197,6 +199,7 @@ class Worker:
         oom = OomRetry(self.store, self.settings, devices[0].kind, task.job_id, task.attempt)
         spec_key = oom.spec_key
         try:
+            await self._open_wandb(task, spec_key)
             while True:
                 run = ChildRun(task.job_id, task.attempt, devices)
                 reason = await self._supervise(run, spec_key, deadline)
@@ -219,6 +222,8 @@ class Worker:
         finally:
             for d in devices:
                 self._busy.pop(d.index, None)
+            if (stopped := self.wandb_logs.pop(task.job_id, None)) is not None:  # cancelled or shut down
+                await asyncio.to_thread(stopped.close, None)
 
     async def _conclude(self, task: Task, run: ChildRun, reason: StopReason | None) -> str:
         """Publish what the child's end means; ``"oom"`` when it may be retried with less memory."""
@@ -307,9 +312,33 @@ class Worker:
         await self._publish(run, report)
 
     async def _publish(self, origin: Task | ChildRun, report: Report) -> None:
-        report = report.model_copy(update={"job_id": origin.job_id, "attempt": origin.attempt,
-                                           "worker_id": self.id})
-        await self.bus.publish(report)
+        """Send ``report`` as this worker's, after the W&B warnings it causes (a final report
+        finishes the job's W&B run first, so its warning is recorded before the job ends)."""
+        stamp = {"job_id": origin.job_id, "attempt": origin.attempt, "worker_id": self.id}
+        for warning in await self._log_to_wandb(origin.job_id, report):
+            await self.bus.publish(Report(kind="event", level="warn", message=warning, **stamp))
+        await self.bus.publish(report.model_copy(update=stamp))
+
+    async def _open_wandb(self, task: Task, spec_key: str) -> None:
+        """Start the job's W&B run when it was created with a wandb integration."""
+        try:
+            spec = JobSpec.model_validate(await asyncio.to_thread(self.store.read_json, spec_key))
+        except Exception:  # the child reads the spec too and reports what is wrong with it
+            log.warning("no spec for %s to read its integrations from", task.job_id, exc_info=True)
+            return
+        if spec.wandb is not None:
+            self.wandb_logs[task.job_id] = await asyncio.to_thread(WandbLog, spec, self.settings)
+
+    async def _log_to_wandb(self, job_id: str, report: Report) -> list[str]:
+        """Hand ``report`` to the job's W&B run (if any); the warnings to publish."""
+        wandb = self.wandb_logs.get(job_id)
+        if wandb is None:
+            return []
+        if report.kind in FINAL_KINDS:
+            del self.wandb_logs[job_id]
+            return await asyncio.to_thread(wandb.close, report)
+        wandb.submit(report)
+        return wandb.take_warnings()
 
     async def _control(self, job_id: str, attempt: int) -> str | None:
         try:

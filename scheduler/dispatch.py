@@ -10,7 +10,7 @@ from core import protocol
 from core.catalog import get_catalog
 from core.settings import Settings
 from core.store import Store
-from core.tables import Job, Model
+from core.tables import Job, Model, ProjectIntegration
 from scheduler.placement import Assignment
 
 
@@ -46,7 +46,19 @@ def build_spec(session: Session, settings: Settings, job: Job) -> protocol.JobSp
         data_keys=dict(plan.data_keys),
         devices=list((job.placement or {}).get("devices") or []),
         parallelism=(job.placement or {}).get("parallelism", "single"),
+        wandb=wandb_spec(session, job),
     )
+
+
+def wandb_spec(session: Session, job: Job) -> protocol.WandbSpec | None:
+    """The job's W&B integration with the project's own key (when the admin API set one), or None."""
+    entry = next((i for i in job.integrations or [] if i.get("type") == "wandb"), None)
+    if entry is None:
+        return None
+    key = session.get(ProjectIntegration, (job.project_id, "wandb"))
+    options = entry["wandb"]
+    return protocol.WandbSpec(project=options["project"], entity=options.get("entity"), name=options.get("name"),
+                              tags=list(options.get("tags") or []), api_key=key.secret if key else None)
 
 
 def prepare_dispatch(session: Session, settings: Settings, store: Store, job: Job,

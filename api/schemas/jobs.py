@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.tables import Checkpoint, Job, JobEvent
 
+#: characters W&B refuses in project and entity names
+WANDB_FORBIDDEN = frozenset('/\\#?%:')
+WandbTag = Annotated[str, Field(min_length=1, max_length=64)]
+
 
 class WandbIntegration(BaseModel):
-    project: str
-    entity: str | None = None
-    name: str | None = None
-    tags: list[str] | None = None
+    """``integrations[].wandb``: the W&B project (and optionally entity, run name, tags) a job logs to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: str = Field(min_length=1, max_length=128)
+    entity: str | None = Field(None, min_length=1, max_length=128)
+    name: str | None = Field(None, min_length=1, max_length=128, description="run name; default: the job id")
+    tags: list[WandbTag] | None = Field(None, max_length=50)
+
+    @field_validator("project", "entity")
+    @classmethod
+    def _w_and_b_name(cls, value: str | None) -> str | None:
+        if value is not None and (WANDB_FORBIDDEN & set(value) or value != value.strip()):
+            raise ValueError("may not contain / \\ # ? % : or surrounding spaces")
+        return value
 
 
 class Integration(BaseModel):
+    """One entry of a job's ``integrations`` (OpenAI's ``FineTuningJobWandbIntegrationObject``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     type: Literal["wandb"]
     wandb: WandbIntegration
 
@@ -59,6 +78,13 @@ class JobCreate(BaseModel):
     @classmethod
     def _suffix(cls, value: str | None) -> str | None:
         return valid_suffix(value)
+
+    @field_validator("integrations")
+    @classmethod
+    def _one_wandb(cls, value: list[Integration] | None) -> list[Integration] | None:
+        if value is not None and len(value) > 1:
+            raise ValueError("a job logs to at most one W&B run: give one wandb integration")
+        return value
 
 
 def valid_suffix(value: str | None) -> str | None:
