@@ -10,6 +10,8 @@ Client commands (this package) talk to a server through the SDK::
     openft graders run|validate
     openft validate FILE --model M
     openft migrate inventory|import|distill
+    openft admin projects|keys|usage|audit
+    openft webhooks create|list|get|update|delete|rotate-secret|test|deliveries
 
 The server commands (:data:`SERVER_COMMANDS`: ``serve``, ``api``, ``scheduler``, ``worker``,
 ``keys``, ``db``) are not in the SDK: :func:`main` hands them, untouched, to the server side's
@@ -31,7 +33,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from sdk.cli import admin, chat, evals, files, graders, jobs, migrate, models, validate
+from sdk.cli import admin, chat, evals, files, graders, jobs, migrate, models, validate, webhooks
 from sdk.cli._common import EXIT_USAGE, add_connection_options, connection_parent, run_client_command
 
 
@@ -69,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     graders.register(sub, parent)
     validate.register(sub, parent)
     admin.register(sub, parent)
+    webhooks.register(sub, parent)
     migrate.register(sub, parent)
     return parser
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import openai
@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from api.services.keys import create_key
 from core.settings import Settings
 from core.store import Store
+from sdk.cli.main import main as cli_main
 
 
 @pytest.fixture
@@ -62,3 +63,12 @@ def jobs_client(embedded: LiveServer, api_key: str) -> Iterator[openai.OpenAI]:
     """The strict official client of project ``proj-a`` against :func:`embedded`."""
     with make_client(embedded, api_key) as c:
         yield c
+
+
+@pytest.fixture
+def cli(server: LiveServer, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str]]:
+    """``cli(key, *argv)``: run ``openft`` against ``server`` with ``key``; (exit status, stdout)."""
+    def run(key: str, *argv: str) -> tuple[int, str]:
+        code = cli_main(["--base-url", server.base_url, "--api-key", key, *argv])
+        return code, capsys.readouterr().out
+    return run
