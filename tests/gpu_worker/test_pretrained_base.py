@@ -7,8 +7,11 @@ are in no training example.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
+import re
+import runpy
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ import pytest
 from engine_harness import Harness, exact_match, load_trained
 
 from core.catalog import open_tokenizer
+from core.tiny_chat.corpus import examples
 from scheduler.hyperparams import auto_batch_size, auto_n_epochs
 
 pytestmark = pytest.mark.slow
@@ -61,3 +65,22 @@ def test_pretrained_base_generalizes_to_new_phrasings(harness: Harness, tiny_dir
     base_em, _, _ = exact_match(load_trained(tiny_dir, None), open_tokenizer(tiny_dir), held_out)
     tuned_em = _tuned_exact_match(harness, tiny_dir, tmp_path, "tiny-chat", held_out)
     assert tuned_em >= 0.9 and tuned_em >= base_em + 0.5, (base_em, tuned_em)
+
+
+def _bench_held_out_frames() -> list[str]:
+    bench = runpy.run_path(str(Path(__file__).parents[2] / "bench" / "finetune_quality.py"))
+    return [frame for name, frames in bench.items() if name.endswith("_HELD_OUT") for frame in frames]
+
+
+def test_held_out_phrasings_are_not_in_the_pretraining_corpus() -> None:
+    """Held out means unseen: no literal part (8+ characters) of a held-out template, this test's or the
+    bench's, occurs in the corpus, nor does any keyword or label of this task (but "it", a common word)."""
+    frames = HELD_OUT_FRAMES + _bench_held_out_frames()
+    fragments = {part.strip().lower() for frame in frames for part in re.split(r"\{\w+\}", frame)}
+    fragments = {f for f in fragments if len(f) >= 8}
+    assert len(fragments) >= 15, fragments
+    words = {w for ws in DEPARTMENTS.values() for w in ws} | {"facilities", "hr"}
+    for system, user, answer in itertools.islice(examples(seed=1), 20_000):
+        text = f"{system}\n{user}\n{answer}".lower()
+        assert not [f for f in fragments if f in text], (system, user, answer)
+        assert not words & set(re.findall(r"[a-z]+(?: lamp)?", text)), (system, user, answer)
