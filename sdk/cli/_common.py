@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import openai
 
 from sdk._client import Client
+from sdk.cli._output import show, show_deleted
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -44,6 +46,49 @@ def connection_parent() -> argparse.ArgumentParser:
 def make_client(args: argparse.Namespace) -> Client:
     """The SDK client for the connection options in ``args``."""
     return Client(base_url=args.base_url, api_key=args.api_key)
+
+
+def command_group(sub: Any, name: str, help: str) -> Any:
+    """``openft NAME`` with subcommands: the subparsers to add them to."""
+    group = sub.add_parser(name, help=help)
+    return group.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
+
+
+def add_command(cmds: Any, parent: argparse.ArgumentParser, name: str, handler: Handler, help: str,
+                *positionals: str) -> argparse.ArgumentParser:
+    """Subcommand ``name`` of ``cmds`` running ``handler``, with the connection options of ``parent`` and the
+    ``positionals`` (plain string arguments); returns its parser for further options."""
+    parser: argparse.ArgumentParser = cmds.add_parser(name, parents=[parent], help=help)
+    for positional in positionals:
+        parser.add_argument(positional)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def add_paging(parser: argparse.ArgumentParser) -> None:
+    """``--limit N`` (one page) and ``--all`` (every page) on a list command."""
+    parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument("--all", action="store_true", help="follow every page")
+
+
+def paged(page: Any, args: argparse.Namespace) -> list[Any]:
+    """The items of a cursor ``page``: this page only, or every page with ``--all``."""
+    items: Iterable[Any] = page if args.all else page.data
+    return list(items)
+
+
+def call_and_show(args: argparse.Namespace, call: Callable[[Client], Any], *,
+                  connect: Callable[[argparse.Namespace], Client] | None = None, deleted: bool = False,
+                  **how: Any) -> int:
+    """Run ``call`` with a client for ``args`` (``connect``, default :func:`make_client`) and print its result:
+    as :func:`~sdk.cli._output.show` with ``how``, or as the answer to a delete with ``deleted``."""
+    with (connect or make_client)(args) as client:
+        result = call(client)
+    if deleted:
+        show_deleted(args.json, result)
+    else:
+        show(args.json, result, **how)
+    return EXIT_OK
 
 
 def run_client_command(handler: Handler, args: argparse.Namespace) -> int:

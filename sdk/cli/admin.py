@@ -12,8 +12,8 @@ from typing import Any
 
 from sdk._client import Client
 from sdk._config import resolve_api_key
-from sdk.cli._common import EXIT_OK
-from sdk.cli._output import Column, fmt_time, show, show_deleted
+from sdk.cli._common import EXIT_OK, add_command, call_and_show
+from sdk.cli._output import Column, fmt_time, show
 
 PROJECT_COLUMNS: list[Column] = [
     ("ID", lambda p: p.id), ("NAME", lambda p: p.name), ("STATUS", lambda p: p.status),
@@ -42,32 +42,27 @@ def admin_client(args: argparse.Namespace) -> Client:
 
 
 def _projects_list(args: argparse.Namespace) -> int:
-    with admin_client(args) as c:
-        rows = list(c.openai.admin.organization.projects.list(include_archived=args.include_archived))
-    show(args.json, rows, table=PROJECT_COLUMNS)
-    return EXIT_OK
+    return call_and_show(
+        args, lambda c: list(c.openai.admin.organization.projects.list(include_archived=args.include_archived)),
+        connect=admin_client, table=PROJECT_COLUMNS)
 
 
 def _projects_create(args: argparse.Namespace) -> int:
-    with admin_client(args) as c:
-        project = c.openai.admin.organization.projects.create(name=args.name)
-    show(args.json, project, fields=PROJECT_COLUMNS)
-    return EXIT_OK
+    return call_and_show(args, lambda c: c.openai.admin.organization.projects.create(name=args.name),
+                         connect=admin_client, fields=PROJECT_COLUMNS)
 
 
 def _projects_archive(args: argparse.Namespace) -> int:
-    with admin_client(args) as c:
-        project = c.openai.admin.organization.projects.archive(args.project_id)
-    show(args.json, project, fields=PROJECT_COLUMNS)
-    return EXIT_OK
+    return call_and_show(args, lambda c: c.openai.admin.organization.projects.archive(args.project_id),
+                         connect=admin_client, fields=PROJECT_COLUMNS)
 
 
 def _keys_list(args: argparse.Namespace) -> int:
-    with admin_client(args) as c:
+    def call(c: Client) -> list[Any]:
         org = c.openai.admin.organization
-        rows = list(org.projects.api_keys.list(args.project) if args.project else org.admin_api_keys.list())
-    show(args.json, rows, table=KEY_COLUMNS)
-    return EXIT_OK
+        return list(org.projects.api_keys.list(args.project) if args.project else org.admin_api_keys.list())
+
+    return call_and_show(args, call, connect=admin_client, table=KEY_COLUMNS)
 
 
 def _keys_create(args: argparse.Namespace) -> int:
@@ -86,12 +81,12 @@ def _keys_create(args: argparse.Namespace) -> int:
 
 
 def _keys_delete(args: argparse.Namespace) -> int:
-    with admin_client(args) as c:
+    def call(c: Client) -> Any:
         org = c.openai.admin.organization
-        deleted = (org.projects.api_keys.delete(args.key_id, project_id=args.project) if args.project
-                   else org.admin_api_keys.delete(args.key_id))
-    show_deleted(args.json, deleted)
-    return EXIT_OK
+        return (org.projects.api_keys.delete(args.key_id, project_id=args.project) if args.project
+                else org.admin_api_keys.delete(args.key_id))
+
+    return call_and_show(args, call, connect=admin_client, deleted=True)
 
 
 def _usage(args: argparse.Namespace) -> int:
@@ -110,10 +105,8 @@ def _audit(args: argparse.Namespace) -> int:
         kwargs["event_types"] = args.type
     if args.project:
         kwargs["project_ids"] = [args.project]
-    with admin_client(args) as c:
-        page = c.openai.admin.organization.audit_logs.list(**kwargs)
-    show(args.json, page.data, table=AUDIT_COLUMNS)
-    return EXIT_OK
+    return call_and_show(args, lambda c: c.openai.admin.organization.audit_logs.list(**kwargs).data,
+                         connect=admin_client, table=AUDIT_COLUMNS)
 
 
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
@@ -122,35 +115,24 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     groups = admin.add_subparsers(dest="admin_command", metavar="COMMAND", required=True)
 
     projects = groups.add_parser("projects", help="projects").add_subparsers(dest="cmd", required=True)
-    p = projects.add_parser("list", parents=[parent], help="list projects")
+    p = add_command(projects, parent, "list", _projects_list, "list projects")
     p.add_argument("--include-archived", action="store_true")
-    p.set_defaults(handler=_projects_list)
-    p = projects.add_parser("create", parents=[parent], help="create a project")
-    p.add_argument("name")
-    p.set_defaults(handler=_projects_create)
-    p = projects.add_parser("archive", parents=[parent], help="archive a project (its keys stop working)")
-    p.add_argument("project_id")
-    p.set_defaults(handler=_projects_archive)
+    add_command(projects, parent, "create", _projects_create, "create a project", "name")
+    add_command(projects, parent, "archive", _projects_archive,
+                "archive a project (its keys stop working)", "project_id")
 
     keys = groups.add_parser("keys", help="project and admin keys").add_subparsers(dest="cmd", required=True)
-    p = keys.add_parser("list", parents=[parent], help="a project's keys (--project) or the admin keys")
+    p = add_command(keys, parent, "list", _keys_list, "a project's keys (--project) or the admin keys")
     p.add_argument("--project")
-    p.set_defaults(handler=_keys_list)
-    p = keys.add_parser("create", parents=[parent], help="a service-account key (--project) or an admin key")
-    p.add_argument("name")
+    p = add_command(keys, parent, "create", _keys_create, "a service-account key (--project) or an admin key", "name")
     p.add_argument("--project")
-    p.set_defaults(handler=_keys_create)
-    p = keys.add_parser("delete", parents=[parent], help="revoke a key (a project's with --project)")
-    p.add_argument("key_id")
+    p = add_command(keys, parent, "delete", _keys_delete, "revoke a key (a project's with --project)", "key_id")
     p.add_argument("--project")
-    p.set_defaults(handler=_keys_delete)
 
-    p = groups.add_parser("usage", parents=[parent], help="tokens served per day, project and model")
+    p = add_command(groups, parent, "usage", _usage, "tokens served per day, project and model")
     p.add_argument("--days", type=int, default=7)
-    p.set_defaults(handler=_usage)
 
-    p = groups.add_parser("audit", parents=[parent], help="the audit log, newest first")
+    p = add_command(groups, parent, "audit", _audit, "the audit log, newest first")
     p.add_argument("--type", action="append", help="event type (repeatable)")
     p.add_argument("--project")
     p.add_argument("--limit", type=int, default=20)
-    p.set_defaults(handler=_audit)

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sdk.cli._common import EXIT_FAILED, EXIT_OK, make_client
+from sdk.cli._common import EXIT_FAILED, EXIT_OK, add_command, call_and_show, command_group, make_client
 from sdk.cli._evals_json import json_arg
 from sdk.cli._output import Column, fmt_time, show
 from sdk.resources.evals import RunProgress, total_items
@@ -50,17 +50,11 @@ def _create(args: argparse.Namespace) -> int:
         raise ValueError("the eval definition must be a JSON object")
     if args.name:
         body["name"] = args.name
-    with make_client(args) as client:
-        ev = client.evals.create(**body)
-    show(args.json, ev, fields=EVAL_COLUMNS)
-    return EXIT_OK
+    return call_and_show(args, lambda client: client.evals.create(**body), fields=EVAL_COLUMNS)
 
 
 def _list(args: argparse.Namespace) -> int:
-    with make_client(args) as client:
-        evals = client.evals.list(limit=100, order="desc").data
-    show(args.json, evals, table=EVAL_COLUMNS)
-    return EXIT_OK
+    return call_and_show(args, lambda client: client.evals.list(limit=100, order="desc").data, table=EVAL_COLUMNS)
 
 
 def _get(args: argparse.Namespace) -> int:
@@ -112,34 +106,26 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _items(args: argparse.Namespace) -> int:
-    with make_client(args) as client:
-        kwargs: dict[str, Any] = {"eval_id": args.eval_id, "limit": 100}
-        if args.status:
-            kwargs["status"] = args.status
-        items = list(client.evals.runs.output_items.list(args.run_id, **kwargs))
-    show(args.json, items, table=ITEM_COLUMNS)
-    return EXIT_OK
+    kwargs: dict[str, Any] = {"eval_id": args.eval_id, "limit": 100}
+    if args.status:
+        kwargs["status"] = args.status
+    return call_and_show(args, lambda client: list(client.evals.runs.output_items.list(args.run_id, **kwargs)),
+                         table=ITEM_COLUMNS)
 
 
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     """Add ``evals`` and its subcommands to the top-level subparsers ``sub``."""
-    evals = sub.add_parser("evals", help="evals: graders over data, run against any model served here")
-    cmds = evals.add_subparsers(dest="evals_command", metavar="COMMAND", required=True)
+    cmds = command_group(sub, "evals", "evals: graders over data, run against any model served here")
 
-    p = cmds.add_parser("create", parents=[parent], help="create an eval from OpenAI's JSON body")
+    p = add_command(cmds, parent, "create", _create, "create an eval from OpenAI's JSON body")
     p.add_argument("definition", help="JSON (or a JSON file) with data_source_config and testing_criteria")
     p.add_argument("--name", help="the eval's name (overrides the one in the definition)")
-    p.set_defaults(handler=_create)
 
-    p = cmds.add_parser("list", parents=[parent], help="the project's evals, newest first")
-    p.set_defaults(handler=_list)
+    add_command(cmds, parent, "list", _list, "the project's evals, newest first")
 
-    p = cmds.add_parser("get", parents=[parent], help="one eval and its runs")
-    p.add_argument("eval_id")
-    p.set_defaults(handler=_get)
+    add_command(cmds, parent, "get", _get, "one eval and its runs", "eval_id")
 
-    p = cmds.add_parser("run", parents=[parent], help="run an eval on one or more models, side by side")
-    p.add_argument("eval_id")
+    p = add_command(cmds, parent, "run", _run, "run an eval on one or more models, side by side", "eval_id")
     data = p.add_mutually_exclusive_group(required=True)
     data.add_argument("--data", metavar="FILE", help="JSONL of items ({\"item\": {...}} per line) to upload")
     data.add_argument("--file-id", help="an uploaded JSONL file of items")
@@ -154,10 +140,6 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="run name")
     p.add_argument("--no-wait", action="store_true", help="start the runs and return")
     p.add_argument("--poll-interval", type=float, default=1.0, help=argparse.SUPPRESS)
-    p.set_defaults(handler=_run)
 
-    p = cmds.add_parser("items", parents=[parent], help="a run's output items")
-    p.add_argument("eval_id")
-    p.add_argument("run_id")
+    p = add_command(cmds, parent, "items", _items, "a run's output items", "eval_id", "run_id")
     p.add_argument("--status", choices=("pass", "fail"))
-    p.set_defaults(handler=_items)

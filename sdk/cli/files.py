@@ -10,8 +10,8 @@ from typing import Any
 from openai.types import FileObject
 
 from sdk._client import Client
-from sdk.cli._common import EXIT_OK, make_client
-from sdk.cli._output import Column, fmt_bytes, fmt_time, show, show_deleted
+from sdk.cli._common import EXIT_OK, add_command, add_paging, call_and_show, command_group, make_client, paged
+from sdk.cli._output import Column, fmt_bytes, fmt_time, show
 
 #: above this size ``upload`` goes through the multipart Uploads API instead of one request
 CHUNKED_THRESHOLD = 256 * 1024 * 1024
@@ -43,28 +43,18 @@ def upload_file(client: Client, path: Path, purpose: str) -> FileObject:
 
 
 def _upload(args: argparse.Namespace) -> int:
-    with make_client(args) as client:
-        file = upload_file(client, Path(args.path), args.purpose)
-    show(args.json, file, fields=FIELDS)
-    return EXIT_OK
+    return call_and_show(args, lambda client: upload_file(client, Path(args.path), args.purpose), fields=FIELDS)
 
 
 def _list(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {"limit": args.limit, "order": args.order}
     if args.purpose:
         kwargs["purpose"] = args.purpose
-    with make_client(args) as client:
-        page = client.files.list(**kwargs)
-        files = list(page) if args.all else page.data
-    show(args.json, files, table=COLUMNS)
-    return EXIT_OK
+    return call_and_show(args, lambda client: paged(client.files.list(**kwargs), args), table=COLUMNS)
 
 
 def _get(args: argparse.Namespace) -> int:
-    with make_client(args) as client:
-        file = client.files.retrieve(args.file_id)
-    show(args.json, file, fields=FIELDS)
-    return EXIT_OK
+    return call_and_show(args, lambda client: client.files.retrieve(args.file_id), fields=FIELDS)
 
 
 def _download(args: argparse.Namespace) -> int:
@@ -80,38 +70,25 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
-    with make_client(args) as client:
-        deleted = client.files.delete(args.file_id)
-    show_deleted(args.json, deleted)
-    return EXIT_OK
+    return call_and_show(args, lambda client: client.files.delete(args.file_id), deleted=True)
 
 
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     """Add ``files`` and its subcommands to the top-level subparsers ``sub``."""
-    files = sub.add_parser("files", help="upload and manage data files")
-    cmds = files.add_subparsers(dest="files_command", metavar="COMMAND", required=True)
+    cmds = command_group(sub, "files", "upload and manage data files")
 
-    p = cmds.add_parser("upload", parents=[parent], help="upload a JSONL file")
+    p = add_command(cmds, parent, "upload", _upload, "upload a JSONL file")
     p.add_argument("path", help="local file")
     p.add_argument("--purpose", default="fine-tune", choices=PURPOSES)
-    p.set_defaults(handler=_upload)
 
-    p = cmds.add_parser("list", parents=[parent], help="list files, newest first")
+    p = add_command(cmds, parent, "list", _list, "list files, newest first")
     p.add_argument("--purpose", choices=PURPOSES)
-    p.add_argument("--limit", type=int, default=20)
+    add_paging(p)
     p.add_argument("--order", choices=("asc", "desc"), default="desc")
-    p.add_argument("--all", action="store_true", help="follow every page")
-    p.set_defaults(handler=_list)
 
-    p = cmds.add_parser("get", parents=[parent], help="show one file")
-    p.add_argument("file_id")
-    p.set_defaults(handler=_get)
+    add_command(cmds, parent, "get", _get, "show one file", "file_id")
 
-    p = cmds.add_parser("download", parents=[parent], help="save a file's content (e.g. a results CSV)")
-    p.add_argument("file_id")
+    p = add_command(cmds, parent, "download", _download, "save a file's content (e.g. a results CSV)", "file_id")
     p.add_argument("-o", "--output", required=True, help="destination path, or - for stdout")
-    p.set_defaults(handler=_download)
 
-    p = cmds.add_parser("delete", parents=[parent], help="delete a file")
-    p.add_argument("file_id")
-    p.set_defaults(handler=_delete)
+    add_command(cmds, parent, "delete", _delete, "delete a file", "file_id")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sdk.cli._common import EXIT_OK, make_client
+from sdk.cli._common import add_command, call_and_show, command_group
 from sdk.cli._evals_json import json_arg
-from sdk.cli._output import Column, show
+from sdk.cli._output import Column
 
 RESULT_FIELDS: list[Column] = [
     ("reward", lambda r: r.reward),
@@ -22,30 +22,24 @@ def _run(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {"grader": json_arg(args.grader), "model_sample": args.sample}
     if args.item is not None:
         kwargs["item"] = json_arg(args.item)
-    with make_client(args) as client:
-        result = client.openai.fine_tuning.alpha.graders.run(**kwargs)
-    show(args.json, result, fields=RESULT_FIELDS)
-    return EXIT_OK
+    return call_and_show(args, lambda client: client.openai.fine_tuning.alpha.graders.run(**kwargs),
+                         fields=RESULT_FIELDS)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    with make_client(args) as client:
-        result = client.openai.fine_tuning.alpha.graders.validate(grader=json_arg(args.grader))
-    show(args.json, result, text="valid")
-    return EXIT_OK
+    grader = json_arg(args.grader)
+    return call_and_show(args, lambda client: client.openai.fine_tuning.alpha.graders.validate(grader=grader),
+                         text="valid")
 
 
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     """Add ``graders`` and its subcommands to the top-level subparsers ``sub``."""
-    graders = sub.add_parser("graders", help="run or validate a grader (string_check, model graders, python…)")
-    cmds = graders.add_subparsers(dest="graders_command", metavar="COMMAND", required=True)
+    cmds = command_group(sub, "graders", "run or validate a grader (string_check, model graders, python…)")
 
-    p = cmds.add_parser("run", parents=[parent], help="grade one sample")
+    p = add_command(cmds, parent, "run", _run, "grade one sample")
     p.add_argument("grader", help="the grader as JSON, or a JSON file")
     p.add_argument("--sample", required=True, help="the model output to grade ({{sample.output_text}})")
     p.add_argument("--item", help="the item as JSON, or a JSON file ({{item.x}})")
-    p.set_defaults(handler=_run)
 
-    p = cmds.add_parser("validate", parents=[parent], help="check a grader without running it")
+    p = add_command(cmds, parent, "validate", _validate, "check a grader without running it")
     p.add_argument("grader", help="the grader as JSON, or a JSON file")
-    p.set_defaults(handler=_validate)

@@ -11,7 +11,17 @@ from typing import Any
 from openai.types.fine_tuning import FineTuningJob
 
 from sdk._client import Client
-from sdk.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, make_client
+from sdk.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_command,
+    add_paging,
+    call_and_show,
+    command_group,
+    make_client,
+    paged,
+)
 from sdk.cli._output import Column, fmt_time, print_json, show
 from sdk.cli.files import upload_file
 
@@ -134,18 +144,12 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    with make_client(args) as client:
-        page = client.fine_tuning.jobs.list(limit=args.limit)
-        jobs = list(page) if args.all else page.data
-    show(args.json, jobs, table=COLUMNS)
-    return EXIT_OK
+    return call_and_show(args, lambda client: paged(client.fine_tuning.jobs.list(limit=args.limit), args),
+                         table=COLUMNS)
 
 
 def _get(args: argparse.Namespace) -> int:
-    with make_client(args) as client:
-        job = client.fine_tuning.jobs.retrieve(args.job_id)
-    show(args.json, job, fields=FIELDS)
-    return EXIT_OK
+    return call_and_show(args, lambda client: client.fine_tuning.jobs.retrieve(args.job_id), fields=FIELDS)
 
 
 def _action(name: str) -> Any:
@@ -161,17 +165,14 @@ def _action(name: str) -> Any:
 
 def _events(args: argparse.Namespace) -> int:
     with make_client(args) as client:
-        page = client.fine_tuning.jobs.list_events(args.job_id, limit=args.limit)
-        events = list(page) if args.all else page.data
+        events = paged(client.fine_tuning.jobs.list_events(args.job_id, limit=args.limit), args)
     show(args.json, events, table=EVENT_COLUMNS, rows=list(reversed(events)))  # oldest first reads like a log
     return EXIT_OK
 
 
 def _checkpoints(args: argparse.Namespace) -> int:
-    with make_client(args) as client:
-        checkpoints = client.fine_tuning.jobs.checkpoints.list(args.job_id).data
-    show(args.json, checkpoints, table=CHECKPOINT_COLUMNS)
-    return EXIT_OK
+    return call_and_show(args, lambda client: client.fine_tuning.jobs.checkpoints.list(args.job_id).data,
+                         table=CHECKPOINT_COLUMNS)
 
 
 def _follow_cmd(args: argparse.Namespace) -> int:
@@ -195,10 +196,9 @@ def _plot(args: argparse.Namespace) -> int:
 
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     """Add ``jobs`` and its subcommands to the top-level subparsers ``sub``."""
-    jobs = sub.add_parser("jobs", help="create and watch fine-tuning jobs")
-    cmds = jobs.add_subparsers(dest="jobs_command", metavar="COMMAND", required=True)
+    cmds = command_group(sub, "jobs", "create and watch fine-tuning jobs")
 
-    p = cmds.add_parser("create", parents=[parent], help="start a fine-tuning job")
+    p = add_command(cmds, parent, "create", _create, "start a fine-tuning job")
     p.add_argument("-m", "--model", required=True, help="base model (e.g. tiny-chat) or an ft: model")
     p.add_argument("-t", "--training-file", required=True, help="file id, or a local JSONL path to upload")
     p.add_argument("-v", "--validation-file", help="file id, or a local JSONL path to upload")
@@ -213,40 +213,22 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--extra-body", metavar="JSON", help="extra request fields (openft extensions)")
     p.add_argument("--wait", action="store_true", help="follow the job with live progress until it stops")
     p.add_argument("--poll-interval", type=float, default=1.0, metavar="SECONDS")
-    p.set_defaults(handler=_create)
 
-    p = cmds.add_parser("list", parents=[parent], help="list jobs, newest first")
-    p.add_argument("--limit", type=int, default=20)
-    p.add_argument("--all", action="store_true", help="follow every page")
-    p.set_defaults(handler=_list)
+    add_paging(add_command(cmds, parent, "list", _list, "list jobs, newest first"))
 
-    p = cmds.add_parser("get", parents=[parent], help="show one job")
-    p.add_argument("job_id")
-    p.set_defaults(handler=_get)
+    add_command(cmds, parent, "get", _get, "show one job", "job_id")
 
     for name, text in (("cancel", "cancel a job"), ("pause", "pause a running job (checkpointed)"),
                        ("resume", "resume a paused job")):
-        p = cmds.add_parser(name, parents=[parent], help=text)
-        p.add_argument("job_id")
-        p.set_defaults(handler=_action(name))
+        add_command(cmds, parent, name, _action(name), text, "job_id")
 
-    p = cmds.add_parser("events", parents=[parent], help="a job's events")
-    p.add_argument("job_id")
-    p.add_argument("--limit", type=int, default=20)
-    p.add_argument("--all", action="store_true")
-    p.set_defaults(handler=_events)
+    add_paging(add_command(cmds, parent, "events", _events, "a job's events", "job_id"))
 
-    p = cmds.add_parser("checkpoints", parents=[parent], help="a job's checkpoints")
-    p.add_argument("job_id")
-    p.set_defaults(handler=_checkpoints)
+    add_command(cmds, parent, "checkpoints", _checkpoints, "a job's checkpoints", "job_id")
 
-    p = cmds.add_parser("follow", parents=[parent], help="live progress and events until the job stops")
-    p.add_argument("job_id")
+    p = add_command(cmds, parent, "follow", _follow_cmd, "live progress and events until the job stops", "job_id")
     p.add_argument("--poll-interval", type=float, default=1.0, metavar="SECONDS")
-    p.set_defaults(handler=_follow_cmd)
 
-    p = cmds.add_parser("plot", parents=[parent], help="draw loss and token accuracy to a PNG")
-    p.add_argument("job_id")
+    p = add_command(cmds, parent, "plot", _plot, "draw loss and token accuracy to a PNG", "job_id")
     p.add_argument("-o", "--output", default="loss.png")
-    p.set_defaults(handler=_plot)
 

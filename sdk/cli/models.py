@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sdk.cli._common import EXIT_FAILED, EXIT_OK, make_client
-from sdk.cli._output import Column, fmt_time, show, show_deleted
+from sdk.cli._common import EXIT_FAILED, EXIT_OK, add_command, call_and_show, command_group, make_client
+from sdk.cli._output import Column, fmt_time, show
 
 COLUMNS: list[Column] = [
     ("ID", lambda m: m.id),
@@ -16,24 +16,15 @@ COLUMNS: list[Column] = [
 
 
 def _list(args: argparse.Namespace) -> int:
-    with make_client(args) as client:
-        models = client.models.list().data
-    show(args.json, models, table=COLUMNS)
-    return EXIT_OK
+    return call_and_show(args, lambda client: client.models.list().data, table=COLUMNS)
 
 
 def _get(args: argparse.Namespace) -> int:
-    with make_client(args) as client:
-        model = client.models.retrieve(args.model)
-    show(args.json, model, fields=COLUMNS)
-    return EXIT_OK
+    return call_and_show(args, lambda client: client.models.retrieve(args.model), fields=COLUMNS)
 
 
 def _delete(args: argparse.Namespace) -> int:
-    with make_client(args) as client:
-        deleted = client.models.delete(args.model)
-    show_deleted(args.json, deleted)
-    return EXIT_OK
+    return call_and_show(args, lambda client: client.models.delete(args.model), deleted=True)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -67,31 +58,23 @@ def _merge(args: argparse.Namespace) -> int:
 
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     """Add ``models`` and its subcommands to the top-level subparsers ``sub``."""
-    models = sub.add_parser("models", help="list, export and delete models")
-    cmds = models.add_subparsers(dest="models_command", metavar="COMMAND", required=True)
+    cmds = command_group(sub, "models", "list, export and delete models")
 
-    p = cmds.add_parser("list", parents=[parent], help="base and fine-tuned models")
-    p.set_defaults(handler=_list)
+    add_command(cmds, parent, "list", _list, "base and fine-tuned models")
 
-    p = cmds.add_parser("get", parents=[parent], help="show one model")
-    p.add_argument("model")
-    p.set_defaults(handler=_get)
+    add_command(cmds, parent, "get", _get, "show one model", "model")
 
-    p = cmds.add_parser("delete", parents=[parent], help="delete a fine-tuned model")
-    p.add_argument("model")
-    p.set_defaults(handler=_delete)
+    add_command(cmds, parent, "delete", _delete, "delete a fine-tuned model", "model")
 
-    p = cmds.add_parser("export", parents=[parent], help="download a model's weights")
-    p.add_argument("model")
+    p = add_command(cmds, parent, "export", _export, "download a model's weights", "model")
     p.add_argument("--format", choices=("adapter", "merged", "gguf", "ollama"), default="adapter",
                    help="the LoRA adapter, the base model with the adapter merged in, a GGUF file, or a GGUF "
                         "file with an Ollama Modelfile")
     p.add_argument("--quantization", help="GGUF tensor type for gguf/ollama: f16 (default), q8_0, q4_0, ...")
     p.add_argument("-o", "--output", required=True, help="file, or a directory with --extract")
     p.add_argument("--extract", action="store_true", help="unpack an archive into the directory OUTPUT")
-    p.set_defaults(handler=_export)
 
-    p = cmds.add_parser("merge", parents=[parent], help="merge fine-tuned models of one base into a new one")
+    p = add_command(cmds, parent, "merge", _merge, "merge fine-tuned models of one base into a new one")
     p.add_argument("models", nargs="+", help="two or more ft: models")
     p.add_argument("--method", choices=("linear", "ties", "dare_ties", "dare_linear", "cat"), default="linear")
     p.add_argument("--weights", type=float, nargs="+", help="one per model (default: equal)")
@@ -99,4 +82,3 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--suffix", help="suffix of the new model's id")
     p.add_argument("--no-wait", action="store_true", help="print the queued merge instead of waiting")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the merge")
-    p.set_defaults(handler=_merge)
