@@ -11,6 +11,7 @@ import pytest
 from embedded import embedded_server, fast_settings
 from factories import chat_jsonl
 from live_server import LiveServer, make_client
+from polling import DONE, wait_status
 from sqlalchemy.engine import Engine
 
 from core.settings import Settings
@@ -18,7 +19,6 @@ from core.store import Store
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)]
 TINY = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 1, "batch_size": 4}}}
-DONE = {"succeeded", "failed", "cancelled"}
 
 
 @pytest.fixture
@@ -27,22 +27,12 @@ def server(settings: Settings, engine: Engine, store: Store) -> Iterator[LiveSer
         yield live
 
 
-def _wait(client: openai.OpenAI, job_id: str, wanted: set[str], timeout: float = 300) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.fine_tuning.jobs.retrieve(job_id).status
-        if status in wanted:
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"{job_id} never reached {wanted}")
-
-
 def test_second_job_waits_for_the_first(admin: openai.OpenAI, server: LiveServer, api_key: str) -> None:
     admin.admin.organization.projects.update("proj-a", extra_body={"quotas": {"max_running_jobs": 1}})
     with make_client(server, api_key) as c:
         fid = c.files.create(file=("t.jsonl", chat_jsonl(12)), purpose="fine-tune").id
         first = c.fine_tuning.jobs.create(model="tiny-chat", training_file=fid, method=TINY)
-        _wait(c, first.id, {"running"} | DONE)
+        wait_status(c, first.id, {"running"} | DONE)
         second = c.fine_tuning.jobs.create(model="tiny-chat", training_file=fid, method=TINY)
         deadline = time.monotonic() + 120
         while c.fine_tuning.jobs.retrieve(first.id).status == "running" and time.monotonic() < deadline:
@@ -52,5 +42,5 @@ def test_second_job_waits_for_the_first(admin: openai.OpenAI, server: LiveServer
             time.sleep(0.2)
         assert c.fine_tuning.jobs.retrieve(second.id).status == "queued"
         assert any("max_running_jobs=1" in e.message for e in c.fine_tuning.jobs.list_events(second.id, limit=50))
-        assert _wait(c, first.id, DONE) == "succeeded"
-        assert _wait(c, second.id, DONE) == "succeeded"
+        assert wait_status(c, first.id, DONE) == "succeeded"
+        assert wait_status(c, second.id, DONE) == "succeeded"

@@ -10,34 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 
 import openai
 import pytest
 from factories import chat_jsonl, row_counts, store_leftovers
 from live_server import LiveServer
+from polling import DONE, wait_status
 from sqlalchemy.engine import Engine
 
 from api.services.housekeeping import sweep
 from core.protocol import file_key, model_prefix
 from core.store import Store
 
-TERMINAL = {"succeeded", "failed", "cancelled"}
 FAST = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2, "batch_size": 4}}}
 
 
 def _upload(client: openai.OpenAI, data: bytes) -> str:
     return client.files.create(file=("train.jsonl", data, "application/jsonl"), purpose="fine-tune").id
-
-
-def _wait(client: openai.OpenAI, job_id: str, wanted: set[str], timeout: float = 300) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.fine_tuning.jobs.retrieve(job_id).status
-        if status in wanted:
-            return status
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} never reached {wanted}")
 
 
 def _assert_gone_for_the_owner(client: openai.OpenAI, file_id: str) -> None:
@@ -60,7 +49,7 @@ def test_a_deleted_file_stays_pinned_until_its_job_ends(
     for file_id in (used, unused):
         assert client.files.delete(file_id).deleted is True
         _assert_gone_for_the_owner(client, file_id)
-    assert _wait(client, job.id, {"queued"}) == "queued"  # validation still read it
+    assert wait_status(client, job.id, {"queued"}) == "queued"  # validation still read it
     # the unused file is gone at once; the job's file is hidden but its row and bytes remain,
     # beside the job's own output: its data quality report, kept as a results file
     report_files = [f for f in client.files.list() if f.purpose == "fine-tune-results"]
@@ -86,11 +75,11 @@ def test_deleting_the_training_file_mid_job_does_not_waste_the_run(
     data = chat_jsonl(16)
     file_id = _upload(client, data)
     job = client.fine_tuning.jobs.create(model="tiny-chat", training_file=file_id, method=FAST)
-    _wait(client, job.id, {"running"} | TERMINAL)
+    wait_status(client, job.id, {"running"} | DONE)
     assert client.files.delete(file_id).deleted is True
     _assert_gone_for_the_owner(client, file_id)
 
-    assert _wait(client, job.id, TERMINAL) == "succeeded", client.fine_tuning.jobs.retrieve(job.id).error
+    assert wait_status(client, job.id, DONE) == "succeeded", client.fine_tuning.jobs.retrieve(job.id).error
     done = client.fine_tuning.jobs.retrieve(job.id)
     assert done.fine_tuned_model and client.models.retrieve(done.fine_tuned_model).id == done.fine_tuned_model
     lineage = json.loads(store.read_bytes(f"{model_prefix(done.fine_tuned_model)}/lineage.json"))

@@ -10,7 +10,7 @@ import csv
 import io
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import openai
 import psutil
@@ -18,6 +18,7 @@ import pytest
 from embedded import embedded_server, fast_settings
 from factories import chat_jsonl, jsonl, preference_example
 from live_server import LiveServer
+from polling import job_messages, wait_for, wait_status
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -48,31 +49,6 @@ def upload(client: openai.OpenAI, data: bytes, name: str = "train.jsonl") -> str
     return client.files.create(file=(name, data, "application/jsonl"), purpose="fine-tune").id
 
 
-def wait_status(client: openai.OpenAI, job_id: str, wanted: set[str], timeout: float = 240) -> tuple[str, list[str]]:
-    """Poll until the job's status is in ``wanted``; returns it and the statuses seen in order."""
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.fine_tuning.jobs.retrieve(job_id).status
-        if not seen or seen[-1] != status:
-            seen.append(status)
-        if status in wanted:
-            return status, seen
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} never reached {wanted}; saw {seen}")
-
-
-def messages(client: openai.OpenAI, job_id: str) -> list[str]:
-    """The job's event messages, oldest first."""
-    return [e.message for e in reversed(list(client.fine_tuning.jobs.list_events(job_id, limit=100)))]
-
-
-def wait_for(predicate: Callable[[], object], what: str, timeout: float = 120) -> None:
-    """Poll ``predicate`` until it is true; fail naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def count(log: list[str], prefix: str) -> int:
@@ -107,7 +83,7 @@ def test_create_echoes_seed_suffix_metadata_validation_file(client: openai.OpenA
         model="tiny-chat", training_file=fid, suffix=None, metadata=None, validation_file=None, seed=None
     )
     assert nulls.metadata is None and nulls.validation_file is None and isinstance(nulls.seed, int)
-    status, _ = wait_status(client, job.id, {"queued"})
+    wait_status(client, job.id, {"queued"})
     resolved = client.fine_tuning.jobs.retrieve(job.id).hyperparameters
     assert "auto" not in (resolved.n_epochs, resolved.batch_size, resolved.learning_rate_multiplier)
 
@@ -187,7 +163,8 @@ def test_every_documented_extension_field_is_accepted(client: openai.OpenAI, eng
 @pytest.mark.no_worker
 def test_too_few_examples_fails_validation(client: openai.OpenAI) -> None:  # item 21
     job = client.fine_tuning.jobs.create(model="tiny-chat", training_file=upload(client, chat_jsonl(9)))
-    status, seen = wait_status(client, job.id, TERMINAL)
+    seen: list[str] = []
+    status = wait_status(client, job.id, TERMINAL, seen=seen)
     job = client.fine_tuning.jobs.retrieve(job.id)
     assert status == "failed" and "running" not in seen
     assert job.error is not None and job.error.code == "invalid_n_examples"
@@ -280,7 +257,8 @@ def test_supervised_happy_path(client: openai.OpenAI) -> None:  # items 23, 26, 
     fid, vid = upload(client, chat_jsonl(16)), upload(client, chat_jsonl(10), "valid.jsonl")
     job = client.fine_tuning.jobs.create(model="tiny-chat", training_file=fid, validation_file=vid,
                                          suffix="happy", method=FAST)
-    status, seen = wait_status(client, job.id, TERMINAL)
+    seen: list[str] = []
+    status = wait_status(client, job.id, TERMINAL, seen=seen)
     job = client.fine_tuning.jobs.retrieve(job.id)
     assert status == "succeeded", job.error
     order = ["validating_files", "queued", "running", "succeeded"]
@@ -340,7 +318,7 @@ def test_dpo_happy_path(client: openai.OpenAI) -> None:  # item 24
         method={"type": "dpo", "dpo": {"hyperparameters": {"beta": 0.1, "n_epochs": 1, "batch_size": 4}}},
     )
     assert job.method.type == "dpo" and job.method.dpo.hyperparameters.beta == 0.1
-    status, _ = wait_status(client, job.id, TERMINAL)
+    status = wait_status(client, job.id, TERMINAL)
     job = client.fine_tuning.jobs.retrieve(job.id)
     assert status == "succeeded", job.error
     assert job.method.dpo.hyperparameters.beta == 0.1 and job.fine_tuned_model
@@ -395,18 +373,18 @@ def test_pause_running_job_then_resume_from_checkpoint(
                              for e in client.fine_tuning.jobs.list_events(job.id, limit=5)), "training")
         attempts = _attempts(engine, job.id)
         assert lenient.fine_tuning.jobs.pause(job.id).status == "paused"
-        wait_for(lambda: count(messages(client, job.id), "Fine-tuning job paused at step") == cycle,  # noqa: B023
+        wait_for(lambda: count(job_messages(client, job.id), "Fine-tuning job paused at step") == cycle,  # noqa: B023
                  "the pause checkpoint")
         assert lenient.fine_tuning.jobs.retrieve(job.id).status == "paused"
-        paused_steps.append(int([m for m in messages(client, job.id) if m.startswith("Fine-tuning job paused")][-1]
+        paused_steps.append(int([m for m in job_messages(client, job.id) if m.startswith("Fine-tuning job paused")][-1]
                                 .split()[-1]))
         assert lenient.fine_tuning.jobs.resume(job.id).status == "queued"
-        wait_for(lambda: count(messages(client, job.id), "Fine-tuning job started") == cycle + 1,  # noqa: B023
+        wait_for(lambda: count(job_messages(client, job.id), "Fine-tuning job started") == cycle + 1,  # noqa: B023
                  "the restart")
         assert _attempts(engine, job.id) == attempts + 1
-    status, _ = wait_status(lenient, job.id, TERMINAL)
-    assert status == "succeeded", (lenient.fine_tuning.jobs.retrieve(job.id).error, messages(client, job.id)[-8:])
-    log = messages(client, job.id)
+    status = wait_status(lenient, job.id, TERMINAL)
+    assert status == "succeeded", (lenient.fine_tuning.jobs.retrieve(job.id).error, job_messages(client, job.id)[-8:])
+    log = job_messages(client, job.id)
     assert _attempts(engine, job.id) == 3
     for prefix in ("Pausing fine-tuning job", "Fine-tuning job paused at step", "Fine-tuning job resumed"):
         assert count(log, prefix) == 2, (prefix, log)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import Iterator
 
 import openai
@@ -13,6 +12,7 @@ import pytest
 from embedded import embedded_server, fast_settings
 from factories import jsonl
 from live_server import LiveServer
+from polling import DONE, job_messages, wait_for, wait_status
 from sqlalchemy.engine import Engine
 
 from core.settings import Settings
@@ -41,16 +41,6 @@ def row(i: int) -> dict:
     return {"messages": [{"role": "user", "content": f"Say {i}"}], "answer": str(i)}
 
 
-def wait(client: openai.OpenAI, job_id: str, wanted: set[str], timeout: float = 400) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.fine_tuning.jobs.retrieve(job_id).status
-        if status in wanted:
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"job never reached {wanted}")
-
-
 def test_reinforcement_job_trains_and_reports_rewards(client: openai.OpenAI) -> None:
     up = lambda rows, name: client.files.create(file=(name, jsonl(rows), "application/jsonl"),  # noqa: E731
                                                 purpose="fine-tune").id
@@ -59,7 +49,7 @@ def test_reinforcement_job_trains_and_reports_rewards(client: openai.OpenAI) -> 
     job = client.fine_tuning.jobs.create(
         model="tiny-chat", training_file=train, validation_file=valid,
         method={"type": "reinforcement", "reinforcement": {"grader": GRADER, "hyperparameters": hp}})
-    status = wait(client, job.id, {"succeeded", "failed", "cancelled"})
+    status = wait_status(client, job.id, DONE, timeout=400)
     job = client.fine_tuning.jobs.retrieve(job.id)
     assert status == "succeeded", job.error
     events = list(client.fine_tuning.jobs.list_events(job.id, limit=100))
@@ -92,35 +82,24 @@ def _create(client: openai.OpenAI, grader: dict, hp: dict) -> str:
         method={"type": "reinforcement", "reinforcement": {"grader": grader, "hyperparameters": hp}}).id
 
 
-def _messages(client: openai.OpenAI, job_id: str) -> list[str]:
-    return [e.message for e in reversed(list(client.fine_tuning.jobs.list_events(job_id, limit=100)))]
-
-
-def _wait_for(predicate, what: str, timeout: float = 300) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def test_reinforcement_job_pauses_resumes_from_its_checkpoint_and_cancels(
         client: openai.OpenAI, lenient: openai.OpenAI) -> None:
     hp = {"n_epochs": 2, "batch_size": 2, "compute_multiplier": 0.5, "reasoning_effort": "low"}
     job_id = _create(client, GRADER, hp)
-    _wait_for(lambda: any(e.type == "metrics" for e in client.fine_tuning.jobs.list_events(job_id, limit=5)),
-              "a training step")
+    wait_for(lambda: any(e.type == "metrics" for e in client.fine_tuning.jobs.list_events(job_id, limit=5)),
+              "a training step", timeout=300)
     assert lenient.fine_tuning.jobs.pause(job_id).status == "paused"
-    _wait_for(lambda: any(m.startswith("Fine-tuning job paused at step") for m in _messages(client, job_id)),
-              "the pause checkpoint")
+    wait_for(lambda: any(m.startswith("Fine-tuning job paused at step") for m in job_messages(client, job_id)),
+              "the pause checkpoint", timeout=300)
     assert lenient.fine_tuning.jobs.resume(job_id).status == "queued"
-    assert wait(lenient, job_id, {"succeeded", "failed", "cancelled"}) == "succeeded"
-    log = _messages(client, job_id)
+    assert wait_status(lenient, job_id, DONE, timeout=400) == "succeeded"
+    log = job_messages(client, job_id)
     assert any(m.startswith("Resuming from checkpoint at step") for m in log), log
     steps = [int(e.data["step"]) for e in client.fine_tuning.jobs.list_events(job_id, limit=100) if e.type == "metrics"]
     assert max(steps) == 12
 
     other = _create(client, GRADER, hp)
-    _wait_for(lambda: client.fine_tuning.jobs.retrieve(other).status == "running", "the second job to run")
+    wait_for(lambda: client.fine_tuning.jobs.retrieve(other).status == "running", "the second job to run", timeout=300)
     assert client.fine_tuning.jobs.cancel(other).status == "cancelled"
     assert client.fine_tuning.jobs.retrieve(other).fine_tuned_model is None
 
@@ -133,7 +112,7 @@ def test_a_grader_that_mostly_errors_fails_the_job(client: openai.OpenAI) -> Non
     broken = {"type": "python", "name": "broken", "source": "def grade(sample, item):\n    raise ValueError('no')\n"}
     job_id = _create(client, broken, {"n_epochs": 1, "batch_size": 2, "compute_multiplier": 1,
                                       "reasoning_effort": "low"})
-    assert wait(client, job_id, {"succeeded", "failed", "cancelled"}) == "failed"
+    assert wait_status(client, job_id, DONE, timeout=400) == "failed"
     error = client.fine_tuning.jobs.retrieve(job_id).error
     assert error is not None and error.code == "grader_error"
     assert "python_grader_runtime_error" in error.message and "of 16 samples" in error.message

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from polling import until
 from redis_server import RedisServer, running_redis_server
 
 from core.bus.base import Bus, Task
@@ -64,14 +65,6 @@ class Recorder:
             raise
         finally:
             self.running -= 1
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 async def stop(task: asyncio.Task[None]) -> None:

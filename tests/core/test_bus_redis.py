@@ -7,9 +7,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from polling import until
 from redis.asyncio import Redis
 from redis_server import RedisServer, running_redis_server
-from test_bus import Recorder, stop, until
+from test_bus import Recorder, stop
 
 from core.bus import keys
 from core.bus.base import BusUnavailable

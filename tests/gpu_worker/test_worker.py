@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import polling
 import pytest
 from safety_nets import safety_net
 
@@ -192,11 +193,8 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
+    """:func:`polling.until`, polling every 50 ms (a worker's steps are slower than the bus's)."""
+    await polling.until(predicate, timeout, interval=0.05)
 
 
 async def test_reports_are_relayed_in_order_and_stamped(harness: Harness) -> None:
