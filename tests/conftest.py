@@ -30,8 +30,10 @@ from typing import Any
 
 import openai
 import pytest
+from factories import chat_jsonl
 from fastapi import FastAPI
-from live_server import LiveServer, free_port, make_client, run_server_in_thread, wait_for_port
+from live_server import LiveServer, free_port, make_client, run_server_in_thread, stop_process, wait_for_port
+from openft_env import clear_openft_env
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
@@ -66,6 +68,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit(f"building the pretrained tiny-chat failed: {type(exc).__name__}: {exc}", returncode=3)
 
 
+@pytest.fixture
+def train_path(tmp_path: Path) -> Path:
+    """A small valid fine-tune JSONL file on disk (10 chat examples), as a user hands it over."""
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(chat_jsonl(10))
+    return path
+
+
 # --- external services (session) -------------------------------------------------------------
 @pytest.fixture(scope="session")
 def aws_env() -> Iterator[None]:
@@ -96,11 +106,7 @@ def moto_endpoint(aws_env: None) -> Iterator[str]:
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -160,9 +166,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 @pytest.fixture
 def settings(backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings for one test: a fresh data dir; no ``OPENFT_*`` variable of the caller leaks in."""
-    for name in list(os.environ):
-        if name.startswith("OPENFT_") and not name.startswith("OPENFT_TEST_"):
-            monkeypatch.delenv(name)
+    clear_openft_env(monkeypatch)
     return Settings(
         data_dir=tmp_path / "data",
         database_url=backend.database_url,

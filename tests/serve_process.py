@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -15,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from live_server import free_port, wait_for_port
+from live_server import free_port, stop_process, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 #: a safety net for a slow, loaded machine (imports, migrations), not a speed assertion
@@ -67,9 +66,4 @@ def openft_serve(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
         wait_for_port(port, timeout=START_TIMEOUT_S)
         yield served
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 
 import openai
 import pytest
 from embedded import embedded_server, fast_settings
-from factories import chat_jsonl
 from live_server import LiveServer, make_client
 from sqlalchemy.engine import Engine
 
@@ -16,14 +14,6 @@ from api.services.keys import create_key
 from core.settings import Settings
 from core.store import Store
 from sdk.cli.main import main as cli_main
-
-
-@pytest.fixture
-def train_path(tmp_path: Path) -> Path:
-    """A small valid fine-tune JSONL file on disk (10 chat examples)."""
-    path = tmp_path / "train.jsonl"
-    path.write_bytes(chat_jsonl(10))
-    return path
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ message; axe-core finds no serious violation; screenshots land in docs/console/.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import httpx2
 import pytest
 from embedded import embedded_server, fast_settings
 from factories import chat_jsonl
+from openft_env import clear_openft_env
 
 from api.services.keys import create_key
 from core.db import make_engine, upgrade
@@ -46,9 +46,7 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     data_dir = tmp_path_factory.mktemp("console")
     with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            if name.startswith("OPENFT_") and not name.startswith("OPENFT_TEST_"):
-                mp.delenv(name)
+        clear_openft_env(mp)
         settings = fast_settings(Settings(data_dir=data_dir / "data"))
         engine = make_engine(settings)
         upgrade(engine)

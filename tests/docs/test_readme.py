@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from live_server import free_port, wait_for_port
+from live_server import free_port, stop_process, wait_for_port
 from safety_nets import safety_net
 
 pytestmark = pytest.mark.slow
@@ -95,12 +95,7 @@ def test_the_readme_runs_as_written(user_dir: Path) -> None:
         assert (user_dir / "merged" / "config.json").is_file()
         assert list((user_dir / "merged").glob("*.safetensors"))
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server, signal.SIGINT)
         log.close()
     out = (user_dir / "serve.log").read_text()
     key = (user_dir / "openft-data" / "api_key").read_text().strip()

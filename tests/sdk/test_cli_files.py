@@ -10,14 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import chat_jsonl
-
-
-@pytest.fixture
-def train_path(tmp_path: Path) -> Path:
-    path = tmp_path / "train.jsonl"
-    path.write_bytes(chat_jsonl(12))
-    return path
 
 
 def test_upload_list_get_download_delete_as_json(

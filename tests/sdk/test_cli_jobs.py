@@ -8,16 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import chat_jsonl
 from job_factories import set_job_status
 from sqlalchemy.engine import Engine
-
-
-@pytest.fixture
-def train_path(tmp_path: Path) -> Path:
-    path = tmp_path / "train.jsonl"
-    path.write_bytes(chat_jsonl(10))
-    return path
 
 
 def test_create_from_a_local_path_with_options(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 from embedded import embedded_server, fast_settings
 from factories import chat_jsonl
+from openft_env import clear_openft_env
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.services.keys import create_key
@@ -87,9 +87,7 @@ def _scrape_metrics(run: Run, stop: threading.Event) -> None:
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     data_dir = tmp_path_factory.mktemp("sdk-e2e")
     with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            if name.startswith("OPENFT_") and not name.startswith("OPENFT_TEST_"):
-                mp.delenv(name)
+        clear_openft_env(mp)
         mp.setenv("OPENFT_DATA_DIR", str(data_dir / "data"))  # the CLI's offline tokenizer cache
         settings = fast_settings(Settings(data_dir=data_dir / "data"))
         engine = make_engine(settings)

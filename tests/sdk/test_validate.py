@@ -8,7 +8,6 @@ CLI's must be the same code, param and message (with the line number).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import openai
 import pytest
 from embedded import embedded_server, fast_settings
 from factories import chat_jsonl
+from openft_env import clear_openft_env
 
 from api.services.keys import create_key
 from core.db import make_engine, upgrade
@@ -61,9 +61,7 @@ def validating_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serv
     """API + scheduler, no worker; shares its model cache with the CLI's offline validator."""
     data_dir = tmp_path_factory.mktemp("validate") / "data"
     with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            if name.startswith("OPENFT_") and not name.startswith("OPENFT_TEST_"):
-                mp.delenv(name)
+        clear_openft_env(mp)
         mp.setenv("OPENFT_DATA_DIR", str(data_dir))
         settings = fast_settings(Settings(data_dir=data_dir))
         engine = make_engine(settings)
