@@ -7,7 +7,7 @@ fixture fails the test on any), and must leave nothing behind in the store or th
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -544,24 +544,13 @@ def test_unexpected_error_on_write_is_not_retried(app: FastAPI, server: LiveServ
 
 def test_retry_after_is_honoured(app: FastAPI, server: LiveServer, api_key: str) -> None:  # item 39
     """The client follows Retry-After on 429 (<= 120 s) and gives up at once when it is longer."""
-    app.add_api_route(
-        "/v1/test-busy",
-        lambda: JSONResponse(
+    def busy(retry_after: str) -> Callable[[], JSONResponse]:
+        return lambda: JSONResponse(
             {"error": {"message": "busy", "type": "rate_limit_error", "param": None, "code": None}},
-            status_code=429,
-            headers={"retry-after": "0.05"},
-        ),
-        methods=["GET"],
-    )
-    app.add_api_route(
-        "/v1/test-busy-long",
-        lambda: JSONResponse(
-            {"error": {"message": "busy", "type": "rate_limit_error", "param": None, "code": None}},
-            status_code=429,
-            headers={"retry-after": "500"},
-        ),
-        methods=["GET"],
-    )
+            status_code=429, headers={"retry-after": retry_after})
+
+    app.add_api_route("/v1/test-busy", busy("0.05"), methods=["GET"])
+    app.add_api_route("/v1/test-busy-long", busy("500"), methods=["GET"])
     c = make_client(server, api_key)
     for path, attempts in (("/test-busy", ["0", "1", "2"]), ("/test-busy-long", ["0"])):
         before = len(server.log.entries)

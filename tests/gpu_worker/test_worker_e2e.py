@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,20 @@ from core.store import LocalStore
 from gpu_worker.worker import Worker
 
 REDIS_URL = os.environ.get("OPENFT_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+@pytest.fixture
+def redis() -> Iterator[Redis]:
+    """The test Redis database at ``REDIS_URL``, empty, and emptied again afterwards; a skip without Redis."""
+    r = Redis.from_url(REDIS_URL)
+    try:
+        r.ping()
+    except Exception:
+        pytest.skip("no Redis at " + REDIS_URL)
+    r.flushdb()
+    yield r
+    r.flushdb()
+    r.close()
 
 
 def rows(n: int, seed: int = 0) -> list[dict[str, object]]:
@@ -111,33 +126,20 @@ async def test_the_real_child_trains_tiny_chat_through_the_worker(tmp_path: Path
 
 @pytest.mark.slow
 @pytest.mark.timeout(safety_net(120))
-async def test_the_real_child_over_redis(tmp_path: Path) -> None:
-    r = Redis.from_url(REDIS_URL)
-    try:
-        r.ping()
-    except Exception:
-        pytest.skip("no Redis at " + REDIS_URL)
-    r.flushdb()
+async def test_the_real_child_over_redis(tmp_path: Path, redis: Redis) -> None:
     bus = RedisBus(REDIS_URL)
     try:
         reports, _ = await run_real_job(bus, tmp_path, "ftjob-e2e00002")
     finally:
         await bus.close()
-        r.flushdb()
-        r.close()
     assert reports[-1].kind == "succeeded", reports[-1].message
     steps = [x.step for x in reports if x.kind == "metrics"]
     assert steps == sorted(steps) and steps
 
 
 @pytest.mark.timeout(safety_net(20))
-def test_openft_worker_registers_and_stops_on_sigterm(tmp_path: Path) -> None:
-    r = Redis.from_url(REDIS_URL)
-    try:
-        r.ping()
-    except Exception:
-        pytest.skip("no Redis at " + REDIS_URL)
-    r.flushdb()
+def test_openft_worker_registers_and_stops_on_sigterm(tmp_path: Path, redis: Redis) -> None:
+    r = redis
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENFT_")}
     env.update(OPENFT_REDIS_URL=REDIS_URL, OPENFT_DATA_DIR=str(tmp_path), OPENFT_DEVICE="cpu",
                OPENFT_HEARTBEAT_SECONDS="0.2", OPENFT_WORKER_NAME="sigterm-test")
@@ -158,6 +160,4 @@ def test_openft_worker_registers_and_stops_on_sigterm(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
-        r.flushdb()
-        r.close()
 

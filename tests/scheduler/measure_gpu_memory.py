@@ -14,34 +14,10 @@ import tempfile
 import time
 
 import torch
+from model_shapes import LLAMA_1B_TIED, QWEN_05B
 
 OUT = os.environ.get("OUT", tempfile.gettempdir())
-SHAPES = {
-    "qwen05": (
-        "qwen2",
-        dict(
-            hidden_size=896,
-            intermediate_size=4864,
-            num_hidden_layers=24,
-            num_attention_heads=14,
-            num_key_value_heads=2,
-            vocab_size=151936,
-            tie_word_embeddings=True,
-        ),
-    ),
-    "llama1b_tied": (
-        "llama",
-        dict(
-            hidden_size=2048,
-            intermediate_size=8192,
-            num_hidden_layers=16,
-            num_attention_heads=32,
-            num_key_value_heads=8,
-            vocab_size=128256,
-            tie_word_embeddings=True,
-        ),
-    ),
-}
+SHAPES = {"qwen05": ("qwen2", QWEN_05B), "llama1b_tied": ("llama", LLAMA_1B_TIED)}
 RUNS = {  # name: (shape, quant, method, micro, seq_len)
     "qwen05_q4_sft_mb4_4096": ("qwen05", True, "sft", 4, 4096),
     "llama1b_q4_sft_mb4_4096": ("llama1b_tied", True, "sft", 4, 4096),
@@ -136,13 +112,7 @@ def run(name):
             ids = torch.randint(10, 100000, (L,), generator=g).tolist()
             rows.append({"input_ids": ids, "completion_mask": [0] * (L // 2) + [1] * (L - L // 2)})
         args = SFTConfig(**common, max_length=None, packing=False, padding_free=True)
-        tr = SFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=Dataset.from_list(rows),
-            processing_class=tok,
-            peft_config=lora,
-        )
+        trainer_class = SFTTrainer
     else:
         from trl import DPOConfig, DPOTrainer
 
@@ -158,13 +128,9 @@ def run(name):
             truncation_mode="keep_start",
             precompute_ref_log_probs=False,
         )
-        tr = DPOTrainer(
-            model=model,
-            args=args,
-            train_dataset=Dataset.from_list(rows),
-            processing_class=tok,
-            peft_config=lora,
-        )
+        trainer_class = DPOTrainer
+    tr = trainer_class(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
+                       peft_config=lora)
     t = time.time()
     tr.train()
     free, total = torch.cuda.mem_get_info()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import model_shapes
 import pytest
 
 from core.catalog import get_catalog
@@ -21,14 +22,8 @@ from core.memory import (
 from core.protocol import Hyperparameters
 from core.settings import Settings
 
-LLAMA_8B = ModelShape.from_config({
-    "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
-    "num_key_value_heads": 8, "vocab_size": 128256, "tie_word_embeddings": False,
-})
-LLAMA_1B = ModelShape.from_config({
-    "hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 32,
-    "num_key_value_heads": 8, "vocab_size": 128256, "tie_word_embeddings": False,
-})
+LLAMA_8B = ModelShape.from_config(model_shapes.LLAMA_8B)
+LLAMA_1B = ModelShape.from_config(model_shapes.LLAMA_1B)
 
 
 def test_shapes_count_the_real_parameters() -> None:
@@ -64,14 +59,8 @@ def test_estimate_tracks_the_baseline_peaks(label: str, shape: ModelShape, quant
     assert est.total >= measured * GiB + 768 * 1024**2
 
 
-QWEN_05B = ModelShape.from_config({
-    "hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
-    "num_key_value_heads": 2, "vocab_size": 151936, "tie_word_embeddings": True,
-})
-LLAMA_1B_TIED = ModelShape.from_config({
-    "hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 32,
-    "num_key_value_heads": 8, "vocab_size": 128256, "tie_word_embeddings": True,
-})
+QWEN_05B = ModelShape.from_config(model_shapes.QWEN_05B)
+LLAMA_1B_TIED = ModelShape.from_config(model_shapes.LLAMA_1B_TIED)
 # Measured on one H100 with measure_gpu_memory.py (torch 2.11, transformers 5.17, peft 0.21,
 # trl 1.16, bitsandbytes 0.50.2), 2026-11-23: (label, shape, quantization, micro-batch,
 # length, DPO, peak allocated bytes, device memory in use at the end in bytes)
