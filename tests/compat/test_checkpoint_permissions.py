@@ -15,8 +15,6 @@ from factories import chat_jsonl
 from live_server import LiveServer, make_client
 from serving.fixtures import publish_model, settings, tiny_cache, tiny_dir, trained  # noqa: F401
 
-pytestmark = pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)
-
 
 @pytest.fixture
 def shared_model(publish_model: Callable[..., str], trained: dict[str, Path]) -> str:
