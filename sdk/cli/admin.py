@@ -7,6 +7,7 @@ the official client's ``admin_api_key``. Tables for people, ``--json`` for scrip
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -55,6 +56,22 @@ def _projects_create(args: argparse.Namespace) -> int:
 def _projects_archive(args: argparse.Namespace) -> int:
     return call_and_show(args, lambda c: c.openai.admin.organization.projects.archive(args.project_id),
                          connect=admin_client, fields=PROJECT_COLUMNS)
+
+
+def _projects_wandb_key(args: argparse.Namespace) -> int:
+    """Show, set (``--set``: the key is read from stdin, never from the command line) or delete the
+    project's own W&B key (openft's ``/organization/projects/{id}/integrations/wandb``)."""
+    path = f"/organization/projects/{args.project_id}/integrations/wandb"
+    with admin_client(args) as c:
+        if args.set:
+            out: Any = c.openai.post(path, body={"api_key": sys.stdin.readline().strip()}, cast_to=object)
+        elif args.delete:
+            out = c.openai.delete(path, cast_to=object)
+        else:
+            out = c.openai.get(path, cast_to=object)
+    show(args.json, out, text=f"deleted the W&B key of {args.project_id}" if args.delete
+         else f"{args.project_id}: W&B key {out['api_key_hint']}")
+    return EXIT_OK
 
 
 def _keys_list(args: argparse.Namespace) -> int:
@@ -120,6 +137,11 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     add_command(projects, parent, "create", _projects_create, "create a project", "name")
     add_command(projects, parent, "archive", _projects_archive,
                 "archive a project (its keys stop working)", "project_id")
+    p = add_command(projects, parent, "wandb-key", _projects_wandb_key,
+                    "the project's own W&B key (shown as a hint)", "project_id")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--set", action="store_true", help="set it to the key read from stdin")
+    action.add_argument("--delete", action="store_true", help="forget it (jobs use the operator's key)")
 
     keys = groups.add_parser("keys", help="project and admin keys").add_subparsers(dest="cmd", required=True)
     p = add_command(keys, parent, "list", _keys_list, "a project's keys (--project) or the admin keys")
