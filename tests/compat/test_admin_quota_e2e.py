@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from core.settings import Settings
 from core.store import Store
 
-pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)]
+pytestmark = pytest.mark.slow
 TINY = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 1, "batch_size": 4}}}
 
 
