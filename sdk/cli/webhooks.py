@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sdk.cli._common import EXIT_FAILED, EXIT_OK, make_client
-from sdk.cli._output import Column, fmt_time, show, show_deleted
+from sdk._client import Client
+from sdk.cli._common import EXIT_FAILED, EXIT_OK, add_command, call_and_show, command_group, make_client
+from sdk.cli._output import Column, fmt_time, show
 
 ENDPOINT_COLUMNS: list[Column] = [
     ("ID", lambda w: w.id), ("NAME", lambda w: w.name), ("URL", lambda w: w.url),
@@ -28,48 +29,32 @@ DELIVERY_COLUMNS: list[Column] = [
 
 
 def _create(args: argparse.Namespace) -> int:
-    with make_client(args) as c:
-        made = c.openai.webhooks.create(name=args.name, url=args.url, event_types=args.event)
-    show(args.json, made, fields=SECRET_FIELDS)
-    return EXIT_OK
+    return call_and_show(args, lambda c: c.openai.webhooks.create(name=args.name, url=args.url,
+                                                                  event_types=args.event), fields=SECRET_FIELDS)
 
 
 def _list(args: argparse.Namespace) -> int:
-    with make_client(args) as c:
-        rows = list(c.openai.webhooks.list())
-    show(args.json, rows, table=ENDPOINT_COLUMNS)
-    return EXIT_OK
+    return call_and_show(args, lambda c: list(c.openai.webhooks.list()), table=ENDPOINT_COLUMNS)
 
 
 def _get(args: argparse.Namespace) -> int:
-    with make_client(args) as c:
-        endpoint = c.openai.webhooks.retrieve(args.endpoint_id)
-    show(args.json, endpoint, fields=ENDPOINT_COLUMNS)
-    return EXIT_OK
+    return call_and_show(args, lambda c: c.openai.webhooks.retrieve(args.endpoint_id), fields=ENDPOINT_COLUMNS)
 
 
 def _update(args: argparse.Namespace) -> int:
     changes: dict[str, Any] = {k: v for k, v in (("name", args.name), ("url", args.url),
                                                   ("event_types", args.event)) if v is not None}
-    with make_client(args) as c:
-        endpoint = c.openai.webhooks.update(args.endpoint_id, **changes)
-    show(args.json, endpoint, fields=ENDPOINT_COLUMNS)
-    return EXIT_OK
+    return call_and_show(args, lambda c: c.openai.webhooks.update(args.endpoint_id, **changes),
+                         fields=ENDPOINT_COLUMNS)
 
 
 def _delete(args: argparse.Namespace) -> int:
-    with make_client(args) as c:
-        deleted = c.openai.webhooks.delete(args.endpoint_id)
-    show_deleted(args.json, deleted)
-    return EXIT_OK
+    return call_and_show(args, lambda c: c.openai.webhooks.delete(args.endpoint_id), deleted=True)
 
 
 def _rotate(args: argparse.Namespace) -> int:
-    with make_client(args) as c:
-        rotated = c.openai.webhooks.rotate_secret(
-            args.endpoint_id, keep_old_secret_active_for_24_hours=args.keep_old_secret)
-    show(args.json, rotated, fields=SECRET_FIELDS)
-    return EXIT_OK
+    return call_and_show(args, lambda c: c.openai.webhooks.rotate_secret(
+        args.endpoint_id, keep_old_secret_active_for_24_hours=args.keep_old_secret), fields=SECRET_FIELDS)
 
 
 def _test(args: argparse.Namespace) -> int:
@@ -81,47 +66,32 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _deliveries(args: argparse.Namespace) -> int:
-    with make_client(args) as c:
+    def call(c: Client) -> Any:
         page: Any = c.openai.get(f"/webhook_endpoints/{args.endpoint_id}/deliveries", cast_to=object,
                                  options={"params": {"limit": args.limit}})
-    show(args.json, page["data"], table=DELIVERY_COLUMNS)
-    return EXIT_OK
+        return page["data"]
+
+    return call_and_show(args, call, table=DELIVERY_COLUMNS)
 
 
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     """Add ``webhooks`` and its subcommands to the top-level subparsers ``sub``."""
-    hooks = sub.add_parser("webhooks", help="webhook endpoints and their deliveries")
-    cmds = hooks.add_subparsers(dest="webhooks_command", metavar="COMMAND", required=True)
-
-    p = cmds.add_parser("create", parents=[parent], help="a new endpoint (prints its signing secret once)")
-    p.add_argument("url")
+    cmds = command_group(sub, "webhooks", "webhook endpoints and their deliveries")
+    p = add_command(cmds, parent, "create", _create, "a new endpoint (prints its signing secret once)", "url")
     p.add_argument("--name", required=True)
     p.add_argument("--event", action="append", required=True, metavar="TYPE",
                    help="event type to send, e.g. fine_tuning.job.succeeded (repeatable)")
-    p.set_defaults(handler=_create)
-    p = cmds.add_parser("list", parents=[parent], help="the project's endpoints")
-    p.set_defaults(handler=_list)
-    p = cmds.add_parser("get", parents=[parent], help="one endpoint")
-    p.add_argument("endpoint_id")
-    p.set_defaults(handler=_get)
-    p = cmds.add_parser("update", parents=[parent], help="change an endpoint's name, URL or event types")
-    p.add_argument("endpoint_id")
+    add_command(cmds, parent, "list", _list, "the project's endpoints")
+    add_command(cmds, parent, "get", _get, "one endpoint", "endpoint_id")
+    p = add_command(cmds, parent, "update", _update, "change an endpoint's name, URL or event types", "endpoint_id")
     p.add_argument("--name")
     p.add_argument("--url")
     p.add_argument("--event", action="append", metavar="TYPE", help="the new event types (repeatable)")
-    p.set_defaults(handler=_update)
-    p = cmds.add_parser("delete", parents=[parent], help="delete an endpoint")
-    p.add_argument("endpoint_id")
-    p.set_defaults(handler=_delete)
-    p = cmds.add_parser("rotate-secret", parents=[parent], help="a new signing secret (printed once)")
-    p.add_argument("endpoint_id")
+    add_command(cmds, parent, "delete", _delete, "delete an endpoint", "endpoint_id")
+    p = add_command(cmds, parent, "rotate-secret", _rotate, "a new signing secret (printed once)", "endpoint_id")
     p.add_argument("--keep-old-secret", action="store_true", help="the old secret keeps signing for 24 hours")
-    p.set_defaults(handler=_rotate)
-    p = cmds.add_parser("test", parents=[parent], help="send a sample event now")
-    p.add_argument("endpoint_id")
+    p = add_command(cmds, parent, "test", _test, "send a sample event now", "endpoint_id")
     p.add_argument("--event", default="fine_tuning.job.succeeded", metavar="TYPE")
-    p.set_defaults(handler=_test)
-    p = cmds.add_parser("deliveries", parents=[parent], help="an endpoint's deliveries and their attempts")
-    p.add_argument("endpoint_id")
+    p = add_command(cmds, parent, "deliveries", _deliveries, "an endpoint's deliveries and their attempts",
+                    "endpoint_id")
     p.add_argument("--limit", type=int, default=20)
-    p.set_defaults(handler=_deliveries)
