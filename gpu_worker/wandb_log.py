@@ -116,8 +116,8 @@ class WandbLog:
     def _api_key(self) -> str | None:
         if self.wandb.api_key:
             return self.wandb.api_key
-        key = self.settings.wandb_api_key
-        return key.get_secret_value() if key is not None else None
+        key = self.settings.wandb_api_key  # an empty value (compose's default) is no key
+        return (key.get_secret_value() or None) if key is not None else None
 
     def _open(self) -> None:
         import wandb

@@ -231,6 +231,7 @@ CHART_VALUES = {
         "apiKey": "sk-bootstrap",
         "awsAccessKeyId": "AKIAEXAMPLE",
         "awsSecretAccessKey": "secret",
+        "wandbApiKey": "wandb-operator-key",
     },
     "config": {"s3_endpoint_url": "http://minio.minio:9000"},
 }
@@ -320,6 +321,7 @@ def test_chart_renders_roles_with_exactly_the_settings_they_need(monkeypatch: py
     assert roles["api"]["OPENFT_API_KEY"] == "sk-bootstrap" and roles["api"]["OPENFT_HOST"] == "0.0.0.0"
     assert "OPENFT_API_KEY" not in roles["worker"] and roles["worker"]["OPENFT_DEVICE"] == "cuda"
     assert roles["worker"]["OPENFT_REDIS_URL"] == "redis://:pw@redis.internal:6379/0"
+    assert roles["worker"]["OPENFT_WANDB_API_KEY"] == "wandb-operator-key"  # workers log jobs to W&B
 
 
 def test_chart_worker_gpu_service_and_migration_hook() -> None:

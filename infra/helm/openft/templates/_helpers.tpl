@@ -56,4 +56,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
       name: {{ include "openft.runtimeSecret" . }}
       key: AWS_SECRET_ACCESS_KEY
       optional: true
+- name: OPENFT_WANDB_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "openft.runtimeSecret" . }}
+      key: OPENFT_WANDB_API_KEY
+      optional: true
 {{- end -}}
