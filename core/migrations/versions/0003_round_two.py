@@ -12,7 +12,6 @@ One revision for everything the second round added on top of the released schema
 
 Revision ID: 0003_round_two
 Revises: 0002
-Create Date: 2026-11-30 08:30:00
 """
 import json
 import secrets
@@ -23,43 +22,13 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
+from core.migrations.columns import claim, col, fk, index, seq, text
+
 revision = '0003_round_two'
 down_revision = '0002'
-branch_labels = None
-depends_on = None
 
 _PLAN_KEYS = ("hyperparameters", "n_train_examples", "total_steps")
 _ALPHABET = string.ascii_letters + string.digits
-_SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-def _text(name: str, length: int, nullable: bool = False) -> sa.Column:
-    """A ``VARCHAR(length)`` column, as SQLModel declares a ``str`` field."""
-    return sa.Column(name, sqlmodel.sql.sqltypes.AutoString(length=length), nullable=nullable)
-
-
-def _col(name: str, type_: Any, nullable: bool = False) -> sa.Column:
-    return sa.Column(name, type_, nullable=nullable)
-
-
-def _seq() -> sa.Column:
-    """The autoincrement ``seq`` primary key of an append-only table."""
-    return sa.Column('seq', _SEQ, autoincrement=True, nullable=False)
-
-
-def _claim() -> list[sa.Column]:
-    """The lease columns of a row that a background runner claims (attempts, claimed_at)."""
-    return [_col('attempts', sa.Integer()), _col('claimed_at', sa.Float(), True)]
-
-
-def _fk(column: str, target: str) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint([column], [target])
-
-
-def _index(table: str, name: str, columns: list[str], unique: bool = False) -> None:
-    op.create_index(name, table, columns, unique=unique)
-
-
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
@@ -125,70 +94,70 @@ def _key_id() -> str:
 def _admin_columns() -> None:
     """Project names, archival and quotas; key ids (backfilled), names, service accounts and expiry."""
     with op.batch_alter_table('projects', schema=None) as batch_op:
-        for column in (_text('name', 256, True), _col('archived_at', sa.Integer(), True),
-                       _col('max_running_jobs', sa.Integer(), True), _col('max_queued_jobs', sa.Integer(), True),
-                       _col('max_gpu_hours_per_month', sa.Float(), True)):
+        for column in (text('name', 256, True), col('archived_at', sa.Integer(), True),
+                       col('max_running_jobs', sa.Integer(), True), col('max_queued_jobs', sa.Integer(), True),
+                       col('max_gpu_hours_per_month', sa.Float(), True)):
             batch_op.add_column(column)
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
-        for column in (_text('id', 64, True), _text('name', 256, True), _text('redacted_value', 64, True),
-                       _text('service_account_id', 64, True), _col('last_used_at', sa.Integer(), True),
-                       _col('expires_at', sa.Integer(), True)):
+        for column in (text('id', 64, True), text('name', 256, True), text('redacted_value', 64, True),
+                       text('service_account_id', 64, True), col('last_used_at', sa.Integer(), True),
+                       col('expires_at', sa.Integer(), True)):
             batch_op.add_column(column)
     conn = op.get_bind()
     for (key_hash,) in conn.execute(sa.text("SELECT key_hash FROM api_keys")).fetchall():
         conn.execute(sa.text("UPDATE api_keys SET id = :id, redacted_value = :r WHERE key_hash = :h"),
                      {"id": _key_id(), "r": "sk-openft-****" + key_hash[-4:], "h": key_hash})
-    _index('api_keys', 'ix_api_keys_id', ['id'], unique=True)
-    _index('api_keys', 'ix_api_keys_service_account_id', ['service_account_id'])
+    index('api_keys', 'ix_api_keys_id', ['id'], unique=True)
+    index('api_keys', 'ix_api_keys_service_account_id', ['service_account_id'])
 
 
 def _admin_tables() -> None:
     """Service accounts, the audit log, rate limits and their windows, usage records."""
     op.create_table(
         'service_accounts',
-        _text('id', 64), _text('project_id', 64), _text('name', 256), _text('role', 16),
-        _col('created_at', sa.Integer()),
-        _fk('project_id', 'projects.id'), sa.PrimaryKeyConstraint('id'))
-    _index('service_accounts', 'ix_service_accounts_project_id', ['project_id'])
+        text('id', 64), text('project_id', 64), text('name', 256), text('role', 16),
+        col('created_at', sa.Integer()),
+        fk('project_id', 'projects.id'), sa.PrimaryKeyConstraint('id'))
+    index('service_accounts', 'ix_service_accounts_project_id', ['project_id'])
     op.create_table(
         'audit_logs',
-        _seq(), _text('id', 64), _col('effective_at', sa.Integer()), _text('type', 64),
-        _text('project_id', 64, True), _text('actor_key_id', 64, True), _col('details', sa.JSON()),
+        seq(), text('id', 64), col('effective_at', sa.Integer()), text('type', 64),
+        text('project_id', 64, True), text('actor_key_id', 64, True), col('details', sa.JSON()),
         sa.PrimaryKeyConstraint('seq'), sa.UniqueConstraint('id'))
-    _index('audit_logs', 'ix_audit_logs_effective', ['effective_at', 'seq'])
+    index('audit_logs', 'ix_audit_logs_effective', ['effective_at', 'seq'])
     for column in ('type', 'project_id', 'actor_key_id'):
-        _index('audit_logs', f'ix_audit_logs_{column}', [column])
+        index('audit_logs', f'ix_audit_logs_{column}', [column])
     op.create_table(
         'rate_limits',
-        _text('project_id', 64), _text('model', 512),
-        _col('max_requests_per_1_minute', sa.Integer(), True), _col('max_tokens_per_1_minute', sa.Integer(), True),
-        _fk('project_id', 'projects.id'), sa.PrimaryKeyConstraint('project_id', 'model'))
+        text('project_id', 64), text('model', 512),
+        col('max_requests_per_1_minute', sa.Integer(), True), col('max_tokens_per_1_minute', sa.Integer(), True),
+        fk('project_id', 'projects.id'), sa.PrimaryKeyConstraint('project_id', 'model'))
     op.create_table(
         'rate_windows',
-        _text('project_id', 64), _text('model', 512), _col('window_start', sa.Integer()),
-        _col('requests', sa.Integer()), _col('tokens', sa.BigInteger()),
+        text('project_id', 64), text('model', 512), col('window_start', sa.Integer()),
+        col('requests', sa.Integer()), col('tokens', sa.BigInteger()),
         sa.PrimaryKeyConstraint('project_id', 'model', 'window_start'))
     op.create_table(
         'usage_records',
-        _seq(), _text('kind', 16), _text('project_id', 64), _text('model', 512), _text('api_key_id', 64, True),
-        _text('job_id', 64, True), _col('created_at', sa.Integer()), _col('input_tokens', sa.BigInteger()),
-        _col('output_tokens', sa.BigInteger()), _col('requests', sa.Integer()),
-        _col('trained_tokens', sa.BigInteger()), _col('gpu_seconds', sa.Float()),
+        seq(), text('kind', 16), text('project_id', 64), text('model', 512), text('api_key_id', 64, True),
+        text('job_id', 64, True), col('created_at', sa.Integer()), col('input_tokens', sa.BigInteger()),
+        col('output_tokens', sa.BigInteger()), col('requests', sa.Integer()),
+        col('trained_tokens', sa.BigInteger()), col('gpu_seconds', sa.Float()),
         sa.PrimaryKeyConstraint('seq'), sa.UniqueConstraint('job_id'))
-    _index('usage_records', 'ix_usage_records_created', ['created_at', 'project_id'])
+    index('usage_records', 'ix_usage_records_created', ['created_at', 'project_id'])
 
 
 def _merges() -> None:
     op.create_table(
         'merges',
-        _text('id', 64), _text('project_id', 64), _text('status', 16), _text('base_model', 512),
-        _col('models', sa.JSON()), _text('method', 16), _col('weights', sa.JSON()),
-        _col('density', sa.Float(), True), _text('suffix', 64, True), _text('fine_tuned_model', 512),
-        _col('error', sa.JSON(), True), *_claim(), _col('created_at', sa.Integer()),
-        _col('finished_at', sa.Integer(), True),
-        _fk('project_id', 'projects.id'), sa.PrimaryKeyConstraint('id'))
-    _index('merges', 'ix_merges_project_created', ['project_id', 'created_at'])
-    _index('merges', 'ix_merges_status', ['status'])
+        text('id', 64), text('project_id', 64), text('status', 16), text('base_model', 512),
+        col('models', sa.JSON()), text('method', 16), col('weights', sa.JSON()),
+        col('density', sa.Float(), True), text('suffix', 64, True), text('fine_tuned_model', 512),
+        col('error', sa.JSON(), True), *claim(), col('created_at', sa.Integer()),
+        col('finished_at', sa.Integer(), True),
+        fk('project_id', 'projects.id'), sa.PrimaryKeyConstraint('id'))
+    index('merges', 'ix_merges_project_created', ['project_id', 'created_at'])
+    index('merges', 'ix_merges_status', ['status'])
 
 
 def _models_job_id(nullable: bool) -> None:
@@ -200,69 +169,69 @@ def _evals() -> None:
     """Evals, fine-tuning job hooks, eval runs and their output items."""
     op.create_table(
         'evals',
-        _text('id', 64), _col('seq', sa.BigInteger()), _text('project_id', 64), _text('name', 512),
-        _col('data_source_config', sa.JSON()), _col('testing_criteria', sa.JSON()),
-        _col('metadata', sa.JSON(), True), _col('created_at', sa.Integer()), _col('updated_at', sa.Integer()),
-        _col('updated_seq', sa.BigInteger()),
-        _fk('project_id', 'projects.id'), sa.PrimaryKeyConstraint('id'))
-    _index('evals', 'ix_evals_project_created', ['project_id', 'created_at', 'seq'])
+        text('id', 64), col('seq', sa.BigInteger()), text('project_id', 64), text('name', 512),
+        col('data_source_config', sa.JSON()), col('testing_criteria', sa.JSON()),
+        col('metadata', sa.JSON(), True), col('created_at', sa.Integer()), col('updated_at', sa.Integer()),
+        col('updated_seq', sa.BigInteger()),
+        fk('project_id', 'projects.id'), sa.PrimaryKeyConstraint('id'))
+    index('evals', 'ix_evals_project_created', ['project_id', 'created_at', 'seq'])
     op.create_table(
         'eval_job_hooks',
-        _text('job_id', 64), _text('eval_id', 64), _col('data_source', sa.JSON()), _text('status', 16),
-        _col('created_at', sa.Integer()),
-        _fk('eval_id', 'evals.id'), _fk('job_id', 'jobs.id'), sa.PrimaryKeyConstraint('job_id'))
-    _index('eval_job_hooks', 'ix_eval_job_hooks_status', ['status'])
+        text('job_id', 64), text('eval_id', 64), col('data_source', sa.JSON()), text('status', 16),
+        col('created_at', sa.Integer()),
+        fk('eval_id', 'evals.id'), fk('job_id', 'jobs.id'), sa.PrimaryKeyConstraint('job_id'))
+    index('eval_job_hooks', 'ix_eval_job_hooks_status', ['status'])
     op.create_table(
         'eval_runs',
-        _text('id', 64), _col('seq', sa.BigInteger()), _text('eval_id', 64), _text('project_id', 64),
-        _text('name', 512), _text('model', 512), _text('status', 16), _col('data_source', sa.JSON()),
-        _col('metadata', sa.JSON(), True), _col('error', sa.JSON(), True), _col('result_counts', sa.JSON()),
-        _col('per_testing_criteria_results', sa.JSON()), _col('per_model_usage', sa.JSON()),
-        _col('total_items', sa.Integer()), *_claim(), _text('job_id', 64, True),
-        _col('model_step', sa.Integer(), True), _col('created_at', sa.Integer()),
-        _col('finished_at', sa.Integer(), True),
-        _fk('eval_id', 'evals.id'), _fk('project_id', 'projects.id'), sa.PrimaryKeyConstraint('id'))
-    _index('eval_runs', 'ix_eval_runs_eval_created', ['eval_id', 'created_at', 'seq'])
+        text('id', 64), col('seq', sa.BigInteger()), text('eval_id', 64), text('project_id', 64),
+        text('name', 512), text('model', 512), text('status', 16), col('data_source', sa.JSON()),
+        col('metadata', sa.JSON(), True), col('error', sa.JSON(), True), col('result_counts', sa.JSON()),
+        col('per_testing_criteria_results', sa.JSON()), col('per_model_usage', sa.JSON()),
+        col('total_items', sa.Integer()), *claim(), text('job_id', 64, True),
+        col('model_step', sa.Integer(), True), col('created_at', sa.Integer()),
+        col('finished_at', sa.Integer(), True),
+        fk('eval_id', 'evals.id'), fk('project_id', 'projects.id'), sa.PrimaryKeyConstraint('id'))
+    index('eval_runs', 'ix_eval_runs_eval_created', ['eval_id', 'created_at', 'seq'])
     for column in ('job_id', 'project_id', 'status'):
-        _index('eval_runs', f'ix_eval_runs_{column}', [column])
+        index('eval_runs', f'ix_eval_runs_{column}', [column])
     op.create_table(
         'eval_output_items',
-        _text('id', 64), _text('run_id', 64), _text('eval_id', 64), _col('datasource_item_id', sa.Integer()),
-        _col('datasource_item', sa.JSON()), _col('results', sa.JSON()), _col('sample', sa.JSON()),
-        _text('status', 8), _col('created_at', sa.Integer()),
-        _fk('run_id', 'eval_runs.id'), sa.PrimaryKeyConstraint('id'))
-    _index('eval_output_items', 'ix_eval_output_items_run_item', ['run_id', 'datasource_item_id'], unique=True)
+        text('id', 64), text('run_id', 64), text('eval_id', 64), col('datasource_item_id', sa.Integer()),
+        col('datasource_item', sa.JSON()), col('results', sa.JSON()), col('sample', sa.JSON()),
+        text('status', 8), col('created_at', sa.Integer()),
+        fk('run_id', 'eval_runs.id'), sa.PrimaryKeyConstraint('id'))
+    index('eval_output_items', 'ix_eval_output_items_run_item', ['run_id', 'datasource_item_id'], unique=True)
 
 
 def _webhooks() -> None:
     """The delivery outbox and the endpoints it delivers to."""
     op.create_table(
         'webhook_deliveries',
-        _seq(), _text('id', 64), _text('endpoint_id', 64), _text('project_id', 64), _text('event_type', 64),
-        _col('payload', sa.JSON()), _text('status', 16), _col('attempts', sa.JSON()),
-        _col('next_attempt_at', sa.Float()), _col('claimed_at', sa.Float(), True), _col('created_at', sa.Integer()),
-        _col('delivered_at', sa.Integer(), True),
+        seq(), text('id', 64), text('endpoint_id', 64), text('project_id', 64), text('event_type', 64),
+        col('payload', sa.JSON()), text('status', 16), col('attempts', sa.JSON()),
+        col('next_attempt_at', sa.Float()), col('claimed_at', sa.Float(), True), col('created_at', sa.Integer()),
+        col('delivered_at', sa.Integer(), True),
         sa.PrimaryKeyConstraint('seq'), sa.UniqueConstraint('id'))
-    _index('webhook_deliveries', 'ix_webhook_deliveries_due', ['status', 'next_attempt_at'])
-    _index('webhook_deliveries', 'ix_webhook_deliveries_endpoint', ['endpoint_id', 'created_at', 'seq'])
+    index('webhook_deliveries', 'ix_webhook_deliveries_due', ['status', 'next_attempt_at'])
+    index('webhook_deliveries', 'ix_webhook_deliveries_endpoint', ['endpoint_id', 'created_at', 'seq'])
     op.create_table(
         'webhook_endpoints',
-        _seq(), _text('id', 64), _text('project_id', 64), _text('name', 256), _text('url', 2048),
-        _col('event_types', sa.JSON()), _text('secret', 128), _text('old_secret', 128, True),
-        _col('old_secret_expires_at', sa.Integer(), True), _col('created_at', sa.Integer()),
-        _col('updated_at', sa.Integer()),
-        _fk('project_id', 'projects.id'), sa.PrimaryKeyConstraint('seq'), sa.UniqueConstraint('id'))
-    _index('webhook_endpoints', 'ix_webhook_endpoints_project_created', ['project_id', 'created_at', 'seq'])
+        seq(), text('id', 64), text('project_id', 64), text('name', 256), text('url', 2048),
+        col('event_types', sa.JSON()), text('secret', 128), text('old_secret', 128, True),
+        col('old_secret_expires_at', sa.Integer(), True), col('created_at', sa.Integer()),
+        col('updated_at', sa.Integer()),
+        fk('project_id', 'projects.id'), sa.PrimaryKeyConstraint('seq'), sa.UniqueConstraint('id'))
+    index('webhook_endpoints', 'ix_webhook_endpoints_project_created', ['project_id', 'created_at', 'seq'])
 
 
 def _checkpoint_permissions() -> None:
     op.create_table(
         'checkpoint_permissions',
-        _seq(), _text('id', 64), _text('model_id', 512), _text('project_id', 64), _col('created_at', sa.Integer()),
+        seq(), text('id', 64), text('model_id', 512), text('project_id', 64), col('created_at', sa.Integer()),
         sa.PrimaryKeyConstraint('seq'), sa.UniqueConstraint('id'))
-    _index('checkpoint_permissions', 'ix_checkpoint_permissions_model_project', ['model_id', 'project_id'],
+    index('checkpoint_permissions', 'ix_checkpoint_permissions_model_project', ['model_id', 'project_id'],
            unique=True)
-    _index('checkpoint_permissions', 'ix_checkpoint_permissions_project_id', ['project_id'])
+    index('checkpoint_permissions', 'ix_checkpoint_permissions_project_id', ['project_id'])
 
 
 def upgrade() -> None:

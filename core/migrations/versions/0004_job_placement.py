@@ -8,8 +8,6 @@ from alembic import op
 
 revision = '0004_job_placement'
 down_revision = '0003_round_two'
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
