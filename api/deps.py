@@ -9,17 +9,19 @@ services that open short sessions themselves (see :func:`core.db.session_scope`)
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlmodel import Session
 
-from api.errors import PermissionDenied, Unauthorized
+from api.errors import NotFound, PermissionDenied, Unauthorized
 from api.services.keys import Caller, resolve_key
 from api.state import AppState
 from core.db import session_scope
 from core.settings import Settings
 from core.store import Store
+from core.tables import Project
 
 
 def get_state(request: Request) -> AppState:
@@ -55,7 +57,12 @@ def _mask(key: str) -> str:
 
 
 def get_caller(request: Request, state: StateDep) -> Caller:
-    """The caller identified by ``Authorization: Bearer <key>``; 401 when missing or unknown."""
+    """The caller identified by ``Authorization: Bearer <key>``; 401 when missing or unknown.
+
+    An admin key acts in the project named by an ``OpenAI-Project`` header (what OpenAI's clients
+    send for ``project=``; the console's project switcher uses it), 404 when there is no such
+    active project; a project key may only name its own (401 otherwise).
+    """
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     key = key.strip()
@@ -65,11 +72,20 @@ def get_caller(request: Request, state: StateDep) -> Caller:
             "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
             code="missing_api_key",
         )
+    wanted = request.headers.get("openai-project", "").strip()
     with session_scope(state.engine) as session:
         caller = resolve_key(session, key)
-    if caller is None:
-        raise Unauthorized(f"Incorrect API key provided: {_mask(key)}.")
-    return caller
+        if caller is None:
+            raise Unauthorized(f"Incorrect API key provided: {_mask(key)}.")
+        if not wanted or wanted == caller.project_id:
+            return caller
+        if not caller.admin:
+            raise Unauthorized(f"OpenAI-Project header ({wanted}) should match the project of the API key.",
+                               code="mismatched_project")
+        project = session.get(Project, wanted)
+        if project is None or project.archived_at is not None:
+            raise NotFound(f"No such project: {wanted}", param="OpenAI-Project", code="not_found")
+    return replace(caller, project_id=wanted)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -7,7 +7,7 @@ from typing import Any
 import openai
 import pytest
 from factories import chat_jsonl, store_leftovers
-from live_server import LiveServer
+from live_server import LiveServer, make_client
 
 from core.store import Store
 
@@ -94,3 +94,20 @@ async def test_async_foreign_ids(server: LiveServer, other_key: str, a_objects: 
         with pytest.raises(openai.NotFoundError):
             await other.uploads.cancel(a_objects["upload"])
         assert [f async for f in other.files.list()] == []
+
+
+def test_an_admin_key_acts_in_the_project_named_by_the_openai_project_header(
+    server: LiveServer, client: openai.OpenAI, other_key: str, org_admin_key: str
+) -> None:
+    """The console's project switcher: an admin key with ``OpenAI-Project`` (the client's ``project=``)."""
+    mine = client.files.create(file=("a.jsonl", chat_jsonl(2), "application/jsonl"), purpose="fine-tune")
+    with make_client(server, org_admin_key, project="proj-a") as as_a, make_client(server, org_admin_key) as own:
+        assert [f.id for f in as_a.files.list().data] == [mine.id]
+        made = as_a.files.create(file=("b.jsonl", chat_jsonl(2), "application/jsonl"), purpose="fine-tune")
+        assert mine.id not in {f.id for f in own.files.list().data}
+    assert {f.id for f in client.files.list().data} == {mine.id, made.id}
+    with make_client(server, other_key, project="proj-a") as wrong, pytest.raises(openai.AuthenticationError) as e:
+        wrong.files.list()
+    assert e.value.code == "mismatched_project"
+    with make_client(server, org_admin_key, project="proj-nowhere") as nowhere, pytest.raises(openai.NotFoundError):
+        nowhere.files.list()
