@@ -1,11 +1,16 @@
 """The console's cost to the API: /v1 latency with the console open on a live job, against without.
 
 Starts the embedded composition (API, scheduler, local worker) in this process, creates a long
-tiny-chat job, and while it runs times ``GET /v1/fine_tuning/jobs`` and ``GET …/events`` in
-alternating rounds: with no browser, then with headless Chromium showing the job's page (its live
-charts poll every 2 s). Prints each round's median and the ratio with/without (1.00 = no cost).
+tiny-chat job, and while it trains times ``GET /v1/fine_tuning/jobs`` and ``GET …/events`` for
+``--seconds`` per window, in rounds of two windows side by side: one with no page open, one
+with headless Chromium showing the job's page (live charts and events; measured after
+``--settle`` seconds, once the page has loaded). The order alternates each round (ABBA) so a
+load change on a shared machine hits both sides. Prints each round's medians and ratio, the
+median ratio (1.00 = no cost), and what the open page cost while timed: its /v1 requests per
+minute and the CPU time of the browser's processes (on a busy machine the latency ratio is
+noisy; these two say where a cost would come from).
 
-    PYTHONPATH=$PWD python bench/console_overhead.py [--rounds 4] [--requests 100]
+    PYTHONPATH=$PWD python bench/console_overhead.py [--rounds 10] [--seconds 8]
 """
 
 from __future__ import annotations
@@ -17,27 +22,72 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
-def timed(client: object, job_id: str, n: int) -> list[float]:
-    """``n`` alternating list/events requests; their latencies in ms."""
-    out = []
-    for i in range(n):
+def timed(client: Any, job_id: str, seconds: float) -> list[float]:
+    """Alternating list/events requests for ``seconds``; their latencies in ms."""
+    out: list[float] = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
         start = time.perf_counter()
-        if i % 2:
-            client.fine_tuning.jobs.list(limit=10)  # type: ignore[attr-defined]
+        if len(out) % 2:
+            client.fine_tuning.jobs.list(limit=10)
         else:
-            client.fine_tuning.jobs.list_events(job_id, limit=20)  # type: ignore[attr-defined]
+            client.fine_tuning.jobs.list_events(job_id, limit=20)
         out.append((time.perf_counter() - start) * 1000)
     return out
 
 
+def browser_cpu_seconds() -> dict[int, float]:
+    """CPU seconds (user + system) so far of each Chromium process this one started."""
+    import psutil
+
+    out = {}
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if "chrom" in proc.name():
+                t = proc.cpu_times()
+                out[proc.pid] = t.user + t.system
+        except psutil.Error:
+            continue
+    return out
+
+
+class ConsoleTab:
+    """A browser tab signed in and showing a job's page."""
+
+    def __init__(self, browser: Any, url: str, key: str) -> None:
+        self.browser, self.url, self.key = browser, url, key
+
+    def open(self, job_id: str) -> Any:
+        page = self.browser.new_page()
+        page.goto(self.url + "/")
+        page.evaluate(f"sessionStorage.setItem('openft.key', {self.key!r})")
+        page.goto(self.url + f"/#/jobs/{job_id}")
+        page.evaluate("performance.setResourceTimingBufferSize(100000)")
+        page.locator("#job-status").wait_for()
+        return page
+
+    @staticmethod
+    def now(page: Any) -> float:
+        """The page's clock (ms)."""
+        return float(page.evaluate("performance.now()"))
+
+    @staticmethod
+    def requests_since(page: Any, t0: float) -> int:
+        """How many /v1 requests the page started since its clock read ``t0``."""
+        return int(page.evaluate("t0 => performance.getEntriesByType('resource')"
+                                 ".filter(e => e.name.includes('/v1/') && e.startTime >= t0).length", t0))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each timed window")
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds between opening the page and timing")
     args = parser.parse_args()
     from embedded import embedded_server, fast_settings
     from factories import chat_jsonl
@@ -62,22 +112,34 @@ def main() -> None:
             time.sleep(0.5)
         browser = pw.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
                                      args=["--no-sandbox"])
-        without: list[float] = []
-        with_console: list[float] = []
-        for _ in range(args.rounds):
-            without.append(statistics.median(timed(client, job.id, args.requests)))
-            page = browser.new_page()
-            page.goto(live.url + "/")
-            page.evaluate(f"sessionStorage.setItem('openft.key', {key!r})")
-            page.goto(live.url + f"/#/jobs/{job.id}")
-            page.locator("#job-status").wait_for()
-            with_console.append(statistics.median(timed(client, job.id, args.requests)))
-            page.close()
+        tab = ConsoleTab(browser, live.url, key)
+        timed(client, job.id, args.settle)  # warm up the server and the client before timing
+        ratios: list[float] = []
+        console_seconds, console_requests, console_cpu = 0.0, 0, 0.0
+        for r in range(args.rounds):
+            medians: dict[str, float] = {}
+            for side in (("without", "with") if r % 2 == 0 else ("with", "without")):
+                if side == "without":
+                    medians[side] = statistics.median(timed(client, job.id, args.seconds))
+                    continue
+                page = tab.open(job.id)
+                time.sleep(args.settle)
+                t0, start, cpu = tab.now(page), time.monotonic(), browser_cpu_seconds()
+                medians[side] = statistics.median(timed(client, job.id, args.seconds))
+                console_seconds += time.monotonic() - start
+                console_requests += tab.requests_since(page, t0)
+                console_cpu += sum(t - cpu.get(pid, 0.0) for pid, t in browser_cpu_seconds().items())
+                page.close()
+            ratios.append(medians["with"] / medians["without"])
+            print(f"round {r + 1}: without {medians['without']:.2f} ms, with console {medians['with']:.2f} ms, "
+                  f"ratio {ratios[-1]:.3f}", flush=True)
         browser.close()
+        status = client.fine_tuning.jobs.retrieve(job.id).status
         client.fine_tuning.jobs.cancel(job.id)
-    base, console = statistics.median(without), statistics.median(with_console)
-    print(f"median /v1 latency without console: {base:.2f} ms; with the console open on a live job: "
-          f"{console:.2f} ms; ratio {console / base:.3f}")
+    print(f"median ratio with/without over {args.rounds} rounds: {statistics.median(ratios):.3f} "
+          f"(min {min(ratios):.3f}, max {max(ratios):.3f}); the job was still {status} at the end; "
+          f"the open page made {60 * console_requests / console_seconds:.1f} /v1 requests per minute and its "
+          f"browser used {100 * console_cpu / console_seconds:.1f}% of one CPU core")
 
 
 if __name__ == "__main__":

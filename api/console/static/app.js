@@ -37,13 +37,22 @@ export function showError(err) {
 
 export const clearError = () => { message.textContent = ""; };
 
-/** Run ``fn`` now and every ``ms`` while the current view is shown; errors go to the banner. */
+/**
+ * Run ``fn`` now and again while the current view is shown, paused while the tab is hidden;
+ * errors go to the banner. ``fn`` may return the milliseconds until its next run (default
+ * ``ms``) or ``false`` to stop.
+ */
 export function poll(fn, ms = 2000) {
   const mine = view;
   const tick = async () => {
     if (view !== mine) return;
-    try { await fn(mine.controller.signal); } catch (err) { showError(err); }
-    if (view === mine && !document.hidden) mine.timers.push(setTimeout(tick, ms));
+    let next = ms;
+    try {
+      const wanted = await fn(mine.controller.signal);
+      if (wanted === false) return;
+      if (typeof wanted === "number") next = wanted;
+    } catch (err) { showError(err); }
+    if (view === mine && !document.hidden) mine.timers.push(setTimeout(tick, next));
     else if (view === mine) document.addEventListener("visibilitychange", tick, { once: true });
   };
   return tick();

@@ -1,6 +1,9 @@
 // Line charts drawn as SVG: no library, every point carries its data (data-step, data-value).
 const NS = "http://www.w3.org/2000/svg";
 const W = 720, H = 260, PAD = { l: 52, r: 14, t: 12, b: 30 };
+// Above this many points a series marks every k-th one (and its last): the line keeps them all,
+// and a long job's page stays light to redraw.
+const MAX_MARKS = 240;
 
 function el(name, attrs, text) {
   const node = document.createElementNS(NS, name);
@@ -14,6 +17,7 @@ const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toF
 /**
  * An SVG chart of ``series`` ([{name, color, points: [[step, value], ...]}]) with dashed
  * vertical ``markers`` (checkpoint steps); ``xLabel`` names the x axis. ``title`` names it for screen readers.
+ * Each point gets a circle with ``data-step`` and ``data-value`` (every k-th point past ``MAX_MARKS``).
  */
 export function lineChart(title, series, markers = [], xLabel = "step") {
   const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": title });
@@ -47,7 +51,9 @@ export function lineChart(title, series, markers = [], xLabel = "step") {
     const g = el("g", { class: "series", "data-series": s.name });
     g.append(el("polyline", { fill: "none", stroke: s.color, "stroke-width": 2,
       points: s.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ") }));
-    for (const [x, y] of s.points) {
+    const stride = Math.ceil(s.points.length / MAX_MARKS);
+    for (const [i, [x, y]] of s.points.entries()) {
+      if (i % stride && i !== s.points.length - 1) continue;
       const c = el("circle", { cx: sx(x), cy: sy(y), r: 2.5, fill: s.color, "data-step": x, "data-value": y });
       c.append(el("title", {}, `${s.name} at step ${x}: ${y}`));
       g.append(c);

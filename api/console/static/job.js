@@ -1,4 +1,9 @@
 // One job: timeline, live loss/accuracy/reward charts with checkpoint markers, events, actions.
+//
+// Cheap to keep open (bench/console_overhead.py): each tick asks for the job and only the events
+// newer than the last one seen (newest first, stopping at a known id), refetches checkpoints only
+// when an event says they changed, redraws only the parts that changed, backs off while nothing
+// happens and stops once the job is finished.
 import { api, download, listAll } from "./api.js";
 import { poll, showError } from "./app.js";
 import { legend, lineChart } from "./chart.js";
@@ -9,17 +14,18 @@ const CHARTS = [
   ["Loss", [["train_loss", "#0b57d0"], ["valid_loss", "#e8710a"], ["full_valid_loss", "#a142f4"]]],
   ["Token accuracy", [["train_mean_token_accuracy", "#0b57d0"], ["valid_mean_token_accuracy", "#e8710a"],
     ["full_valid_mean_token_accuracy", "#a142f4"]]],
-  ["Reward", [["reward", "#1a7f37"], ["train_reward", "#1a7f37"], ["valid_reward", "#e8710a"]]],
+  ["Reward", [["train_reward_mean", "#1a7f37"], ["valid_reward_mean", "#e8710a"], ["full_valid_reward_mean", "#a142f4"]]],
 ];
 const ACTIONS = { cancel: ["validating_files", "queued", "running", "paused"], pause: ["running", "queued"], resume: ["paused"] };
+const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+const FAST = 2000, SLOW = 16000;
 
 function hyperparameters(job) {
   const hp = job.method?.[method(job)]?.hyperparameters || job.hyperparameters || {};
   return h("dl", { class: "kv" }, Object.entries(hp).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))]));
 }
 
-function charts(events, checkpoints) {
-  const metrics = events.filter((e) => e.type === "metrics" && e.data).sort((a, b) => a.data.step - b.data.step);
+function charts(metrics, checkpoints) {
   const marks = checkpoints.map((c) => c.step_number);
   const out = [];
   for (const [title, keys] of CHARTS) {
@@ -32,57 +38,101 @@ function charts(events, checkpoints) {
   return out;
 }
 
+function lineage(job) {
+  const model = job.fine_tuned_model;
+  return h("dl", { class: "kv" },
+    h("dt", {}, "Base model"), h("dd", {}, job.model),
+    h("dt", {}, "Training file"), h("dd", {}, h("a", { href: `#/files?id=${job.training_file}` }, job.training_file)),
+    h("dt", {}, "Validation file"), h("dd", {}, job.validation_file || "—"),
+    h("dt", {}, "Fine-tuned model"), h("dd", {}, model || "—"),
+    h("dt", {}, "Results file"), h("dd", {}, job.result_files?.length
+      ? h("button", { type: "button", class: "secondary", onclick: () => download(`/files/${job.result_files[0]}/content`, "results.csv").catch(showError) }, "Download results.csv")
+      : "—"),
+    h("dt", {}, "Export"), h("dd", {}, model
+      ? h("button", { type: "button", class: "secondary", onclick: () => download(`/models/${encodeURIComponent(model)}/content`, "adapter.tar").catch(showError) }, "Download adapter")
+      : "—"));
+}
+
+function checkpointTable(checkpoints) {
+  return checkpoints.length
+    ? table(`${checkpoints.length} checkpoint(s)`, ["Step", "Model", "Metrics"], checkpoints.map((c) =>
+      [String(c.step_number), c.fine_tuned_model_checkpoint,
+        Object.entries(c.metrics || {}).filter(([k, v]) => v !== null && k !== "step").map(([k, v]) => `${k}=${Number(v).toPrecision(4)}`).join(" ")]))
+    : h("p", { class: "muted" }, "none yet");
+}
+
+/** The events of job ``id`` newer than any in ``known`` (newest first), paging back until a known one. */
+async function newerEvents(id, known, signal) {
+  const fresh = [];
+  let after = null;
+  for (;;) {
+    const limit = known.size ? 50 : 1000;
+    const page = await api(`/fine_tuning/jobs/${id}/events?limit=${limit}${after ? `&after=${encodeURIComponent(after)}` : ""}`, { signal });
+    const unseen = page.data.filter((e) => !known.has(e.id));
+    fresh.push(...unseen);
+    if (unseen.length < page.data.length || !page.has_more || !page.data.length) return fresh;
+    after = page.data[page.data.length - 1].id;
+  }
+}
+
+const progressText = (m) => (m ? ` · step ${m.data.step}/${m.data.total_steps}` : "");
+
 export async function jobPage(root, id) {
-  const head = h("div"), body = h("div", { "aria-live": "off" });
-  root.append(h("p", {}, h("a", { href: "#/jobs" }, "← all jobs")), head, body);
-  let events = new Map(), lastStatus = null;
+  const head = h("div"), curves = h("div"), lineageBox = h("div"), hpBox = h("div"), ckptBox = h("div");
+  const timeline = h("ol", { class: "timeline" }), eventsTitle = h("h2", {}, "Events");
+  const log = h("pre", { tabindex: 0, "aria-label": "events" });
+  root.append(h("p", {}, h("a", { href: "#/jobs" }, "← all jobs")), head,
+    h("div", { "aria-live": "off" }, h("h2", {}, "Curves"), curves, h("h2", {}, "Lineage"), lineageBox,
+      h("h2", {}, "Hyperparameters"), hpBox, h("h2", {}, "Checkpoints"), ckptBox,
+      h("h2", {}, "Timeline"), timeline, eventsTitle, log));
+  const events = new Map(); // id -> event, everything seen so far
+  let metrics = [], checkpoints = [], shown = "", delay = FAST, status = null;
+
   const act = (name) => async () => {
     if (name === "cancel" && !confirm(`Cancel ${id}?`)) return;
-    try { await api(`/fine_tuning/jobs/${id}/${name}`, { method: "POST" }); await refresh(); } catch (err) { showError(err); }
+    try { await api(`/fine_tuning/jobs/${id}/${name}`, { method: "POST" }); delay = FAST; await refresh(); } catch (err) { showError(err); }
   };
+  const drawHead = (job) => head.replaceChildren(...[
+    h("h1", {}, `Job ${job.id}`),
+    h("p", {}, "Status: ", h("span", { class: `status ${job.status}`, id: "job-status" }, job.status),
+      ` · ${job.model} · ${method(job)} · created ${when(job.created_at)} · ${duration(job.created_at, job.finished_at)}`,
+      h("span", { id: "job-progress" }, progressText(metrics[metrics.length - 1]))),
+    job.error?.message ? h("p", { class: "bad", role: "status" }, `Error: ${job.error.message}`) : null,
+    h("div", { class: "row" }, Object.entries(ACTIONS).map(([name, ok]) =>
+      h("button", { type: "button", class: "secondary", id: `${name}-job`, disabled: !ok.includes(job.status), onclick: act(name) },
+        name[0].toUpperCase() + name.slice(1))))].filter(Boolean));
+
   const refresh = async (signal) => {
     const job = await api(`/fine_tuning/jobs/${id}`, { signal });
-    const page = events.size ? (await api(`/fine_tuning/jobs/${id}/events?limit=100`, { signal })).data
-      : await listAll(`/fine_tuning/jobs/${id}/events`);
-    for (const e of page) events.set(e.id, e);
-    const all = [...events.values()].sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : 1));
-    const checkpoints = await listAll(`/fine_tuning/jobs/${id}/checkpoints`);
-    head.replaceChildren(...[
-      h("h1", {}, `Job ${job.id}`),
-      h("p", {}, "Status: ", h("span", { class: `status ${job.status}`, id: "job-status" }, job.status),
-        ` · ${job.model} · ${method(job)} · created ${when(job.created_at)} · ${duration(job.created_at, job.finished_at)}`),
-      job.error?.message ? h("p", { class: "bad", role: "status" }, `Error: ${job.error.message}`) : null,
-      h("div", { class: "row" }, Object.entries(ACTIONS).map(([name, ok]) =>
-        h("button", { type: "button", class: "secondary", id: `${name}-job`, disabled: !ok.includes(job.status), onclick: act(name) },
-          name[0].toUpperCase() + name.slice(1))))].filter(Boolean));
-    if (job.status === lastStatus && job.status !== "running" && body.childElementCount) return;
-    lastStatus = job.status;
-    const timeline = all.filter((e) => e.type !== "metrics");
-    const model = job.fine_tuned_model;
-    body.replaceChildren(
-      h("h2", {}, "Curves"), ...charts(all, checkpoints),
-      h("h2", {}, "Lineage"),
-      h("dl", { class: "kv" },
-        h("dt", {}, "Base model"), h("dd", {}, job.model),
-        h("dt", {}, "Training file"), h("dd", {}, h("a", { href: `#/files?id=${job.training_file}` }, job.training_file)),
-        h("dt", {}, "Validation file"), h("dd", {}, job.validation_file || "—"),
-        h("dt", {}, "Fine-tuned model"), h("dd", {}, model || "—"),
-        h("dt", {}, "Results file"), h("dd", {}, job.result_files?.length
-          ? h("button", { type: "button", class: "secondary", onclick: () => download(`/files/${job.result_files[0]}/content`, "results.csv").catch(showError) }, "Download results.csv")
-          : "—"),
-        h("dt", {}, "Export"), h("dd", {}, model
-          ? h("button", { type: "button", class: "secondary", onclick: () => download(`/models/${encodeURIComponent(model)}/content`, "adapter.tar").catch(showError) }, "Download adapter")
-          : "—")),
-      h("h2", {}, "Hyperparameters"), hyperparameters(job),
-      h("h2", {}, "Checkpoints"), checkpoints.length
-        ? table(`${checkpoints.length} checkpoint(s)`, ["Step", "Model", "Metrics"], checkpoints.map((c) =>
-          [String(c.step_number), c.fine_tuned_model_checkpoint,
-            Object.entries(c.metrics || {}).filter(([k, v]) => v !== null && k !== "step").map(([k, v]) => `${k}=${Number(v).toPrecision(4)}`).join(" ")]))
-        : h("p", { class: "muted" }, "none yet"),
-      h("h2", {}, "Timeline"),
-      h("ol", { class: "timeline" }, timeline.map((e) => h("li", {}, `${when(e.created_at)} — ${e.message}`))),
-      h("h2", {}, `Events (${all.length})`),
-      h("pre", { tabindex: 0, "aria-label": "events" }, all.slice(-200).map((e) => `${when(e.created_at)} ${e.level} ${e.message}`).join("\n")));
+    // oldest first; an action's refresh may have raced this tick, hence the second check
+    const fresh = (await newerEvents(id, events, signal)).reverse().filter((e) => !events.has(e.id));
+    for (const e of fresh) events.set(e.id, e);
+    const statusChanged = job.status !== status;
+    status = job.status;
+    const freshMetrics = fresh.filter((e) => e.type === "metrics" && e.data);
+    if (freshMetrics.length) metrics = metrics.concat(freshMetrics).sort((a, b) => a.data.step - b.data.step);
+    const ckptChanged = statusChanged || fresh.some((e) => e.message.startsWith("Checkpoint"));
+    if (ckptChanged) checkpoints = await listAll(`/fine_tuning/jobs/${id}/checkpoints`);
+    // the parts of the job object the page shows, apart from the step counter
+    const key = JSON.stringify([job.status, job.error, job.fine_tuned_model, job.result_files, job.finished_at]);
+    if (key !== shown) {
+      shown = key;
+      drawHead(job);
+      lineageBox.replaceChildren(lineage(job));
+      hpBox.replaceChildren(hyperparameters(job));
+    } else if (freshMetrics.length) {
+      head.querySelector("#job-progress").textContent = progressText(metrics[metrics.length - 1]);
+    }
+    if (freshMetrics.length || ckptChanged) curves.replaceChildren(...charts(metrics, checkpoints));
+    if (ckptChanged) ckptBox.replaceChildren(checkpointTable(checkpoints));
+    if (fresh.length) {
+      timeline.append(...fresh.filter((e) => e.type !== "metrics").map((e) => h("li", {}, `${when(e.created_at)} — ${e.message}`)));
+      eventsTitle.textContent = `Events (${events.size})`;
+      log.textContent = [...events.values()].slice(-200).map((e) => `${when(e.created_at)} ${e.level} ${e.message}`).join("\n");
+    }
+    if (TERMINAL.has(job.status)) return false; // nothing will change any more
+    delay = fresh.length || statusChanged ? FAST : Math.min(SLOW, delay * 2);
+    return delay;
   };
-  await poll(refresh, 2000);
+  await poll(refresh, FAST);
 }

@@ -5,6 +5,8 @@ import { duration, field, h, table, when } from "./dom.js";
 
 const STATUSES = ["", "validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled"];
 
+const ACTIVE = new Set(["validating_files", "queued", "running"]);
+
 export const method = (job) => job.method?.type || "supervised";
 
 async function progress(job) {
@@ -22,14 +24,16 @@ export async function jobsPage(root) {
   const filters = h("form", { class: "row", onsubmit: (e) => e.preventDefault(), oninput: () => refresh() },
     field("Status", status), field("Metadata", meta));
   root.append(h("h1", {}, "Fine-tuning jobs"), filters, holder);
-  let latest = [];
+  let latest = [], drawn = null;
   const draw = async () => {
-    const rows = [];
+    const cells = [];
     for (const job of latest.filter((j) => !status.value || j.status === status.value)) {
-      rows.push([h("a", { href: `#/jobs/${job.id}` }, job.id), h("span", { class: `status ${job.status}` }, job.status),
-        job.model, method(job), job.user_provided_suffix || "—", await progress(job), when(job.created_at),
-        duration(job.created_at, job.finished_at)]);
+      cells.push([job.id, job.status, job.model, method(job), job.user_provided_suffix || "—", await progress(job),
+        when(job.created_at), duration(job.created_at, job.finished_at)]);
     }
+    if (JSON.stringify(cells) === drawn) return; // nothing changed: keep the DOM (and the reader's place)
+    drawn = JSON.stringify(cells);
+    const rows = cells.map(([id, st, ...rest]) => [h("a", { href: `#/jobs/${id}` }, id), h("span", { class: `status ${st}` }, st), ...rest]);
     holder.replaceChildren(rows.length
       ? table(`${rows.length} job(s)`, ["Job", "Status", "Model", "Method", "Suffix", "Progress", "Created", "Duration"], rows)
       : h("p", {}, "No jobs match. ", h("a", { href: "#/new" }, "Create one.")));
@@ -38,6 +42,10 @@ export async function jobsPage(root) {
     const [k, ...v] = meta.value.split("=");
     return k.trim() && v.length ? `?metadata[${encodeURIComponent(k.trim())}]=${encodeURIComponent(v.join("=").trim())}` : "";
   };
-  const refresh = async () => { latest = await listAll(`/fine_tuning/jobs${query()}`, 500); await draw(); };
+  const refresh = async () => {
+    latest = await listAll(`/fine_tuning/jobs${query()}`, 500);
+    await draw();
+    return latest.some((j) => ACTIVE.has(j.status)) ? 3000 : 15000; // slower while nothing can change
+  };
   poll(refresh, 3000);
 }
