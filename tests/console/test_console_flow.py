@@ -9,7 +9,9 @@ message; axe-core finds no serious violation; screenshots land in docs/console/.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,9 +216,33 @@ def test_a_second_job_is_cancelled_from_its_page(page: Any, site: Site) -> None:
     job = site.client.fine_tuning.jobs.create(model="tiny-chat", training_file=file_id,
                                              hyperparameters={"n_epochs": 50, "batch_size": 1})
     page.goto(site.url + f"/#/jobs/{job.id}")
+    page.locator("#job-status").get_by_text("running").wait_for(timeout=120000)  # its worker is told to stop
     page.get_by_role("button", name="Cancel").click()
     page.locator("#job-status").get_by_text("cancelled").wait_for(timeout=60000)
     assert site.client.fine_tuning.jobs.retrieve(job.id).status == "cancelled"
+
+
+def test_a_file_over_8_mib_goes_up_in_parts_through_uploads(page: Any, site: Site, tmp_path: Path) -> None:
+    example = {"messages": [{"role": "user", "content": "word " * 600}, {"role": "assistant", "content": "ok"}]}
+    line = json.dumps(example)
+    data = ((line + "\n") * (9 * 1024 * 1024 // len(line) + 1)).encode()
+    assert 9 * 1024 * 1024 < len(data) <= 16 * 1024 * 1024  # two 8 MiB parts
+    (tmp_path / "big.jsonl").write_bytes(data)
+    calls: list[str] = []
+    page.on("request", lambda r: "/v1/" in r.url and r.method == "POST" and calls.append(r.url.split("/v1", 1)[1]))
+    page.goto(site.url + "/#/new")
+    page.get_by_label("Base model").select_option("tiny-chat")
+    page.get_by_label("JSONL file").set_input_files(str(tmp_path / "big.jsonl"))
+    page.get_by_role("button", name="Upload and check").click()
+    page.locator("#file-check").get_by_text("is valid for tiny-chat").wait_for(timeout=180000)
+    file_id = page.locator("#training-file").input_value()
+    upload_calls = [c for c in calls if c.startswith("/uploads")]
+    assert upload_calls[0] == "/uploads" and upload_calls[-1].endswith("/complete")
+    assert sum(c.endswith("/parts") for c in upload_calls) == 2 and "/files" not in calls
+    assert page.locator("#upload-progress").evaluate("p => p.value") == 1
+    stored = site.client.files.retrieve(file_id)
+    assert (stored.filename, stored.bytes, stored.status) == ("big.jsonl", len(data), "processed")
+    assert hashlib.sha256(site.client.files.content(file_id).read()).hexdigest() == hashlib.sha256(data).hexdigest()
 
 
 def test_404_and_network_errors_show_messages(page: Any, site: Site) -> None:
@@ -273,3 +299,50 @@ def test_admin_key_sees_projects_keys_and_the_audit_log(page: Any, site: Site) -
     assert sum(per_day) == 2  # the job that succeeded and the one cancelled
     assert not serious_violations(page)
     shoot(page, "admin")
+
+
+def admin_get(site: Site, path: str, **params: Any) -> Any:
+    """An admin API answer, read next to the console to check what it shows."""
+    res = httpx2.get(f"{site.url}/v1{path}", params=params, headers={"Authorization": f"Bearer {site.admin_key}"},
+                     timeout=60)
+    res.raise_for_status()
+    return res.json()
+
+
+def test_admin_switches_project_edits_its_limits_and_charts_its_usage(page: Any, site: Site) -> None:
+    jobs = {j.id for j in site.client.fine_tuning.jobs.list().data}
+    page.goto(site.url + "/#/jobs")
+    page.get_by_text("No jobs match").wait_for()  # the admin key's own project has none
+    page.locator("#project-select").select_option("proj-a")  # the header's switcher
+    for job_id in jobs:
+        page.get_by_role("link", name=job_id).wait_for()
+    page.get_by_role("link", name="Admin").click()
+    page.get_by_role("link", name="Limits").click()
+    page.get_by_label("Jobs running at once").wait_for()
+    assert page.locator("#limits-project").input_value() == "proj-a"
+    page.get_by_label("Jobs running at once").fill("3")
+    page.get_by_role("button", name="Save quotas").click()
+    page.locator("#limits-saved").get_by_text("Saved the quotas of proj-a").wait_for()
+    page.get_by_label("Requests per minute for tiny-chat", exact=True).fill("7")
+    page.get_by_role("button", name="Save limits of tiny-chat", exact=True).click()
+    page.locator("#limits-saved").get_by_text("Saved the limits of tiny-chat").wait_for()
+    assert admin_get(site, "/organization/projects/proj-a")["quotas"]["max_running_jobs"] == 3
+    limits = {r["model"]: r for r in admin_get(site, "/organization/projects/proj-a/rate_limits")["data"]}
+    assert limits["tiny-chat"]["max_requests_per_1_minute"] == 7
+    assert page.get_by_label("Requests per minute for tiny-chat", exact=True).input_value() == "7"
+    assert not serious_violations(page)
+    shoot(page, "admin-limits")
+    page.get_by_role("link", name="Usage").click()
+    today = int(time.time()) // 86400 * 86400
+    usage = admin_get(site, "/organization/usage/completions", start_time=today, bucket_width="1d",
+                      **{"group_by[]": "project_id"})["data"][0]["results"]
+    tokens = sum(r["input_tokens"] + r["output_tokens"] for r in usage if r["project_id"] == "proj-a")
+    assert tokens > 0  # the playground's and the test's chats
+    drawn = page.locator('[data-chart="Tokens per day"] [data-series="proj-a"] circle')
+    drawn.last.wait_for()
+    assert float(drawn.last.get_attribute("data-value")) == tokens
+    assert not serious_violations(page)
+    shoot(page, "admin-usage")
+    page.locator("#project-select").select_option("")
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    page.get_by_text("No jobs match").wait_for()

@@ -1,18 +1,28 @@
 // Every call the console makes goes through here: the public /v1 API with the signed-in key.
-const KEY = "openft.key";
+const KEY = "openft.key", PROJECT = "openft.project";
 
 export class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
+/** The browser tab's sign-in: the key and, for an admin key, the project it acts in ("" = its own). */
 export const session = {
   key: () => sessionStorage.getItem(KEY),
-  signIn: (key) => sessionStorage.setItem(KEY, key),
-  signOut: () => sessionStorage.removeItem(KEY),
+  signIn: (key) => { sessionStorage.setItem(KEY, key); sessionStorage.removeItem(PROJECT); },
+  signOut: () => { sessionStorage.removeItem(KEY); sessionStorage.removeItem(PROJECT); },
+  project: () => sessionStorage.getItem(PROJECT) || "",
+  switchProject: (id) => (id ? sessionStorage.setItem(PROJECT, id) : sessionStorage.removeItem(PROJECT)),
 };
 
-function headers(json) {
+/** The key, and the ``OpenAI-Project`` header when an admin key has switched project. */
+function authHeaders() {
   const h = { Authorization: `Bearer ${session.key()}` };
+  if (session.project()) h["OpenAI-Project"] = session.project();
+  return h;
+}
+
+function headers(json) {
+  const h = authHeaders();
   if (json) h["Content-Type"] = "application/json";
   return h;
 }
@@ -59,7 +69,7 @@ export function postForm(path, form, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", `/v1${path}`);
-    xhr.setRequestHeader("Authorization", `Bearer ${session.key()}`);
+    for (const [name, value] of Object.entries(authHeaders())) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded);
     xhr.onerror = () => reject(new ApiError(0, "Cannot reach the openft server (network error) during the upload."));
     xhr.onload = () => {

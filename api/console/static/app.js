@@ -7,18 +7,22 @@ import { newJobPage } from "./newjob.js";
 import { playgroundPage } from "./playground.js";
 import { filesPage, modelsPage } from "./files.js";
 import { evalsPage } from "./evals.js";
-import { adminPage, isAdmin } from "./admin.js";
+import { activeProjects, adminPage, isAdmin, switchProject } from "./admin.js";
+import { usagePage } from "./admin_usage.js";
+import { limitsPage } from "./admin_limits.js";
 
 const ROUTES = [
   [/^\/jobs$/, jobsPage], [/^\/jobs\/([^/]+)$/, jobPage], [/^\/new$/, newJobPage],
   [/^\/playground$/, playgroundPage], [/^\/files$/, filesPage], [/^\/models$/, modelsPage],
   [/^\/evals$/, evalsPage], [/^\/evals\/([^/]+)$/, evalsPage], [/^\/admin$/, adminPage],
+  [/^\/admin\/usage$/, usagePage], [/^\/admin\/limits$/, limitsPage],
 ];
 
 const main = document.getElementById("main");
 const message = document.getElementById("message");
 let view = null; // {controller, timers}
 let adminFor = null; // [key, whether that key is an admin key]
+const projectSelect = document.getElementById("project-select");
 
 /** Show an error as a sentence a user can act on (401, 404 and network errors included). */
 export function showError(err) {
@@ -84,13 +88,14 @@ async function render() {
   document.getElementById("nav").hidden = !signedIn;
   main.replaceChildren();
   if (!signedIn) { main.append(signInForm()); return; }
-  if (adminFor?.[0] !== session.key()) {
-    const mine = view, admin = await isAdmin();
-    if (view !== mine) return;
-    adminFor = [session.key(), admin];
-  }
+  const mine = view, path = location.hash.replace(/^#/, "") || "/jobs";
+  const newKey = adminFor?.[0] !== session.key();
+  if (newKey) adminFor = [session.key(), await isAdmin()];
+  // the switcher lists the projects when the key signs in, and again on the admin pages
+  if (adminFor[1] && (newKey || path.startsWith("/admin"))) await fillProjectSwitch();
+  if (view !== mine) return;
   document.getElementById("admin-link").hidden = !adminFor[1];
-  const path = location.hash.replace(/^#/, "") || "/jobs";
+  document.getElementById("project-switch").hidden = !adminFor[1];
   for (const a of document.querySelectorAll("nav a")) {
     if (path.startsWith(a.getAttribute("href").slice(1))) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
@@ -106,6 +111,17 @@ async function render() {
   showError(new ApiError(404, `the console has no page ${path}. Use the menu above.`));
 }
 
+/** The header's project switcher (admin keys): the key's own project, or any active project. */
+async function fillProjectSwitch() {
+  let projects = [];
+  try { projects = await activeProjects(); } catch (err) { showError(err); }
+  projectSelect.replaceChildren(new Option("this key's project", ""),
+    ...projects.map((p) => new Option(p.name && p.name !== p.id ? `${p.name} (${p.id})` : p.id, p.id)));
+  projectSelect.value = session.project();
+}
+
+projectSelect.addEventListener("change", () => switchProject(projectSelect.value));
+window.addEventListener("openft:project", () => { clearError(); render(); });
 document.getElementById("signout").addEventListener("click", () => { session.signOut(); clearError(); render(); });
 window.addEventListener("hashchange", () => { clearError(); render(); });
 render();
