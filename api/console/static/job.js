@@ -1,7 +1,7 @@
 // One job: timeline, live loss/accuracy/reward charts with checkpoint markers, events, actions.
 //
-// Cheap to keep open (bench/console_overhead.py): each tick asks for the job and only the events
-// newer than the last one seen (newest first, stopping at a known id), refetches checkpoints only
+// Cheap to keep open (bench/console_overhead.py): each tick asks only for the events newer than
+// the last one seen (newest first, stopping at a known id), reads the job and its checkpoints only
 // when an event says they changed, redraws only the parts that changed, backs off while nothing
 // happens and stops once the job is finished.
 import { api, download, listAll } from "./api.js";
@@ -61,13 +61,15 @@ function checkpointTable(checkpoints) {
     : h("p", { class: "muted" }, "none yet");
 }
 
-/** The events of job ``id`` newer than any in ``known`` (newest first), paging back until a known one. */
-async function newerEvents(id, known, signal) {
+/**
+ * The events of job ``id`` newer than any in ``known`` (newest first): pages of ``limit`` (all
+ * of them at first), back until a known one.
+ */
+async function newerEvents(id, known, limit, signal) {
   const fresh = [];
   let after = null;
   for (;;) {
-    const limit = known.size ? 50 : 1000;
-    const page = await api(`/fine_tuning/jobs/${id}/events?limit=${limit}${after ? `&after=${encodeURIComponent(after)}` : ""}`, { signal });
+    const page = await api(`/fine_tuning/jobs/${id}/events?limit=${known.size ? limit : 1000}${after ? `&after=${encodeURIComponent(after)}` : ""}`, { signal });
     const unseen = page.data.filter((e) => !known.has(e.id));
     fresh.push(...unseen);
     if (unseen.length < page.data.length || !page.has_more || !page.data.length) return fresh;
@@ -86,7 +88,8 @@ export async function jobPage(root, id) {
       h("h2", {}, "Hyperparameters"), hpBox, h("h2", {}, "Checkpoints"), ckptBox,
       h("h2", {}, "Timeline"), timeline, eventsTitle, log));
   const events = new Map(); // id -> event, everything seen so far
-  let metrics = [], checkpoints = [], shown = "", delay = FAST, status = null;
+  let metrics = [], checkpoints = [], shown = "", delay = FAST, status = null, job = null;
+  let limit = 10, ticks = 0; // events asked per tick (about twice the last tick's new ones)
 
   const act = (name) => async () => {
     if (name === "cancel" && !confirm(`Cancel ${id}?`)) return;
@@ -103,10 +106,15 @@ export async function jobPage(root, id) {
         name[0].toUpperCase() + name.slice(1))))].filter(Boolean));
 
   const refresh = async (signal) => {
-    const job = await api(`/fine_tuning/jobs/${id}`, { signal });
     // oldest first; an action's refresh may have raced this tick, hence the second check
-    const fresh = (await newerEvents(id, events, signal)).reverse().filter((e) => !events.has(e.id));
+    const fresh = (await newerEvents(id, events, limit, signal)).reverse().filter((e) => !events.has(e.id));
     for (const e of fresh) events.set(e.id, e);
+    limit = Math.min(100, Math.max(5, 2 * fresh.length + 2));
+    // every status change, checkpoint and new model comes with a (non-metrics) event; metrics
+    // alone change no field the page shows, so the job itself is read only then (or every 5th tick)
+    if (!job || fresh.some((e) => e.type !== "metrics") || ++ticks % 5 === 0) {
+      job = await api(`/fine_tuning/jobs/${id}`, { signal });
+    }
     const statusChanged = job.status !== status;
     status = job.status;
     const freshMetrics = fresh.filter((e) => e.type === "metrics" && e.data);
