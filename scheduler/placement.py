@@ -34,6 +34,9 @@ from core.memory import gib, per_device_bytes
 from core.protocol import Parallelism, WorkerInfo
 
 _KIND_ORDER = {"cuda": 0, "cpu": 1}
+#: an ``auto`` job takes one more idle device per this many examples it trains on (epochs counted):
+#: below it the start-up of another process and the gradient exchange cost more than they save
+DATA_PARALLEL_EXAMPLES = 4096
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,8 @@ class JobRequirement:
     on one device; None means unknown (any device, no memory check). ``order`` sorts older jobs
     first. ``devices``: the count the job asks for (None: auto); ``shrinkable``: it resumes from a
     checkpoint and may run on fewer of them; ``batch_size``: device counts must divide it.
-    ``held``: for a job already on a worker, the device indices it holds there."""
+    ``held``: for a job already on a worker, the device indices it holds there. ``examples_seen``:
+    training examples times epochs (how much an ``auto`` job gains from data-parallel)."""
 
     job_id: str
     project_id: str
@@ -54,6 +58,7 @@ class JobRequirement:
     shrinkable: bool = False
     batch_size: int | None = None
     held: tuple[int, ...] = ()
+    examples_seen: int | None = None
 
     @classmethod
     def from_job(cls, job: Any) -> JobRequirement:
@@ -71,6 +76,7 @@ class JobRequirement:
             shrinkable=bool(getattr(job, "resume_step", None)),
             batch_size=plan.hyperparameters.batch_size if plan is not None else None,
             held=tuple(placement.get("devices") or ()),
+            examples_seen=plan.n_train_examples * plan.hyperparameters.n_epochs if plan is not None else None,
         )
 
     def needs(self, kind: str) -> int | None:
@@ -236,6 +242,7 @@ def place(
     running: Counter[str] = Counter(running_by_project or {})
     pending = list(queued)
     out: list[Assignment] = []
+    waiting = False
     while pending and any(n > 0 for n in slots.values()):
         pending.sort(key=lambda j: (-j.priority, running[j.project_id], j.order, j.job_id))
         job = pending.pop(0)
@@ -245,6 +252,7 @@ def place(
                    if (c := _gang_on(job, w, free, slots[w.worker_id])) is not None]
         if not choices:
             # free devices and slots only shrink during a call: this job cannot fit later either
+            waiting = True
             continue
         _, worker, chosen, parallelism, need = min(choices, key=lambda c: c[0])
         for d in chosen:
@@ -253,7 +261,32 @@ def place(
         running[job.project_id] += 1
         out.append(Assignment(job.job_id, worker.worker_id, tuple(d.index for d in chosen), chosen[0].kind,
                               need, parallelism))
-    return out
+    if waiting or pending:
+        return out
+    by_id = {j.job_id: j for j in queued}
+    workers_by_id = {w.worker_id: w for w in workers}
+    return [_spread(a, by_id[a.job_id], workers_by_id[a.worker_id], free, slots) for a in out]
+
+
+def _spread(a: Assignment, job: JobRequirement, worker: WorkerCapacity, free: dict[tuple[str, int], int],
+            slots: dict[str, int]) -> Assignment:
+    """An ``auto`` job placed on one device, widened to data-parallel over devices nothing else
+    wants (called only when no queued job waits), one more device per
+    :data:`DATA_PARALLEL_EXAMPLES` examples it trains on, as far as its batch divides."""
+    if job.devices is not None or a.parallelism != "single" or not job.examples_seen:
+        return a
+    idle = sorted((free[(worker.worker_id, d.index)] - a.memory, d.index) for d in worker.devices
+                  if d.kind == a.device_kind and free[(worker.worker_id, d.index)] >= a.memory)
+    n = min(1 + len(idle), 1 + slots[worker.worker_id], job.examples_seen // DATA_PARALLEL_EXAMPLES)
+    while n > 1 and job.batch_size and job.batch_size % n:
+        n -= 1
+    if n <= 1:
+        return a
+    extra = tuple(i for _, i in idle[: n - 1])
+    for i in extra:
+        free[(worker.worker_id, i)] = -1
+    slots[worker.worker_id] -= len(extra)
+    return Assignment(a.job_id, a.worker_id, a.devices + extra, a.device_kind, a.memory, "data_parallel")
 
 
 def _fits_when_idle(job: JobRequirement, worker: WorkerCapacity) -> bool:

@@ -282,3 +282,15 @@ def test_held_devices_are_not_offered_again() -> None:
     assert [d.index for d in cap.devices] == [1] and cap.slots == 1
     assert place([gang("b", 2)], [cap]) == []
     assert [a.devices for a in place([gang("c", 1)], [cap])] == [(1,)]
+
+
+def test_auto_spreads_a_large_job_over_idle_devices_only_when_nothing_waits() -> None:
+    large = gang("large", None, examples_seen=3 * 4096, batch_size=8)  # three devices' worth; 8 % 3 -> 2
+    out = place([large], [gpu("w", 80, slots=4)])
+    assert [(len(a.devices), a.parallelism) for a in out] == [(2, "data_parallel")]
+    small = gang("small", None, examples_seen=1000, batch_size=8)
+    assert [len(a.devices) for a in place([small], [gpu("w", 80, slots=4)])] == [1]
+    # another job waits for a device: the large one keeps to one and leaves the rest
+    waiting = gang("pair", 2, order=9)
+    out = place([large, waiting], [gpu("w", 80, slots=2)])
+    assert [(a.job_id, len(a.devices)) for a in out] == [("large", 1)]
