@@ -10,6 +10,7 @@ process every function here is a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime
 import os
@@ -33,10 +34,8 @@ def is_main() -> bool:
 
 def die_with_parent() -> None:
     """Linux: be killed when torchrun dies, even by SIGKILL (a rank must never outlive its job)."""
-    try:
+    with contextlib.suppress(AttributeError, OSError):
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (AttributeError, OSError):
-        pass
     if os.getppid() == 1:  # torchrun died before the line above: do not train alone
         os._exit(70)
 

@@ -10,6 +10,7 @@ them by pid (cancel); each rank also dies with torchrun (:func:`gpu_worker.distr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -50,7 +51,5 @@ def descendants(pid: int) -> list[int]:
 def kill_all(pids: Sequence[int], sig: int = signal.SIGKILL) -> None:
     """Send ``sig`` to each of ``pids`` that still exists."""
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass

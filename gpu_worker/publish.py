@@ -20,8 +20,8 @@ from typing import Any
 from core.protocol import Report, file_key, model_prefix, results_key, succeeded_report_key
 from core.store import Store
 from gpu_worker import data, distributed, generate
-from gpu_worker.checkpoints import ADAPTER_FILES
 from gpu_worker.callbacks import results_csv
+from gpu_worker.checkpoints import ADAPTER_FILES
 from gpu_worker.job import Job, Trained
 
 N_SAMPLES = 3

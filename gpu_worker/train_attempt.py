@@ -186,12 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     store = store_from_settings(settings)
     spec = JobSpec.model_validate(store.read_json(args.spec_key))
-    # only rank 0 speaks for the attempt
-    reporter = Reporter(spec.job_id, spec.attempt, None if distributed.is_main() else open(os.devnull, "w"))
-    try:
-        return run(spec, settings, reporter)
-    finally:
-        distributed.close()
+    with open(os.devnull, "w") as silent:  # only rank 0 speaks for the attempt
+        reporter = Reporter(spec.job_id, spec.attempt, None if distributed.is_main() else silent)
+        try:
+            return run(spec, settings, reporter)
+        finally:
+            distributed.close()
 
 
 if __name__ == "__main__":
