@@ -2,15 +2,16 @@
 
 Starts the embedded composition (API, scheduler, local worker) in this process, creates a long
 tiny-chat job, and while it trains times ``GET /v1/fine_tuning/jobs`` and ``GET …/events`` for
-``--seconds`` per window, in rounds of two windows side by side: one with no page open, one
-with headless Chromium showing the job's page (live charts and events; measured after
-``--settle`` seconds, once the page has loaded). The order alternates each round (ABBA) so a
-load change on a shared machine hits both sides. Prints each round's medians and ratio, the
-median ratio (1.00 = no cost), and what the open page cost while timed: its /v1 requests per
-minute and the CPU time of the browser's processes (on a busy machine the latency ratio is
-noisy; these two say where a cost would come from).
+``--seconds`` per window, in rounds of two windows side by side: one with headless Chromium
+showing the job's page live (charts and events), one without it: the same page frozen
+(Chromium's page lifecycle: no timers, no requests, no rendering), or with ``--reopen`` closed
+and opened again ``--settle`` seconds before the next window. Short windows whose order
+alternates each round (ABBA) let a load change on a shared machine hit both sides. Prints each
+round's medians and ratio, the median ratio (1.00 = no cost) and the ratio of all samples
+pooled, and what the live page cost while timed: its /v1 requests per minute and the CPU time
+of the browser's processes.
 
-    PYTHONPATH=$PWD python bench/console_overhead.py [--rounds 10] [--seconds 8]
+    PYTHONPATH=$PWD python bench/console_overhead.py [--rounds 40] [--seconds 3] [--reopen]
 """
 
 from __future__ import annotations
@@ -72,6 +73,13 @@ class ConsoleTab:
         return page
 
     @staticmethod
+    def live(page: Any, on: bool) -> None:
+        """Let the page run, or freeze it (Chromium's page lifecycle: no timers, no requests)."""
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Page.setWebLifecycleState", {"state": "active" if on else "frozen"})
+        cdp.detach()
+
+    @staticmethod
     def now(page: Any) -> float:
         """The page's clock (ms)."""
         return float(page.evaluate("performance.now()"))
@@ -85,9 +93,12 @@ class ConsoleTab:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--seconds", type=float, default=8.0, help="length of each timed window")
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each timed window")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds between opening the page and timing")
+    parser.add_argument("--reopen", action="store_true",
+                        help="open a new page for each console window and close it after (page loads in between) "
+                             "instead of keeping one page and freezing it for the windows without")
     args = parser.parse_args()
     from embedded import embedded_server, fast_settings
     from factories import chat_jsonl
@@ -115,29 +126,39 @@ def main() -> None:
         tab = ConsoleTab(browser, live.url, key)
         timed(client, job.id, args.settle)  # warm up the server and the client before timing
         ratios: list[float] = []
+        samples: dict[str, list[float]] = {"without": [], "with": []}
         console_seconds, console_requests, console_cpu = 0.0, 0, 0.0
+        page: Any = None if args.reopen else tab.open(job.id)
         for r in range(args.rounds):
             medians: dict[str, float] = {}
             for side in (("without", "with") if r % 2 == 0 else ("with", "without")):
+                if args.reopen and side == "with":
+                    page = tab.open(job.id)
+                    time.sleep(args.settle)
+                elif not args.reopen:
+                    tab.live(page, side == "with")
                 if side == "without":
-                    medians[side] = statistics.median(timed(client, job.id, args.seconds))
-                    continue
-                page = tab.open(job.id)
-                time.sleep(args.settle)
-                t0, start, cpu = tab.now(page), time.monotonic(), browser_cpu_seconds()
-                medians[side] = statistics.median(timed(client, job.id, args.seconds))
-                console_seconds += time.monotonic() - start
-                console_requests += tab.requests_since(page, t0)
-                console_cpu += sum(t - cpu.get(pid, 0.0) for pid, t in browser_cpu_seconds().items())
-                page.close()
+                    got = timed(client, job.id, args.seconds)
+                else:
+                    t0, start, cpu = tab.now(page), time.monotonic(), browser_cpu_seconds()
+                    got = timed(client, job.id, args.seconds)
+                    console_seconds += time.monotonic() - start
+                    console_requests += tab.requests_since(page, t0)
+                    console_cpu += sum(t - cpu.get(pid, 0.0) for pid, t in browser_cpu_seconds().items())
+                    if args.reopen:
+                        page.close()
+                samples[side] += got
+                medians[side] = statistics.median(got)
             ratios.append(medians["with"] / medians["without"])
             print(f"round {r + 1}: without {medians['without']:.2f} ms, with console {medians['with']:.2f} ms, "
                   f"ratio {ratios[-1]:.3f}", flush=True)
         browser.close()
         status = client.fine_tuning.jobs.retrieve(job.id).status
         client.fine_tuning.jobs.cancel(job.id)
+    pooled = statistics.median(samples["with"]) / statistics.median(samples["without"])
     print(f"median ratio with/without over {args.rounds} rounds: {statistics.median(ratios):.3f} "
-          f"(min {min(ratios):.3f}, max {max(ratios):.3f}); the job was still {status} at the end; "
+          f"(min {min(ratios):.3f}, max {max(ratios):.3f}; all samples pooled: {pooled:.3f}); "
+          f"the job was still {status} at the end; "
           f"the open page made {60 * console_requests / console_seconds:.1f} /v1 requests per minute and its "
           f"browser used {100 * console_cpu / console_seconds:.1f}% of one CPU core")
 
