@@ -16,6 +16,7 @@ import pytest
 from embedded import embedded_server, fast_settings
 from factories import chat_jsonl
 from live_server import LiveServer, make_client
+from polling import DONE, wait_status
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from wandb_records import read_run, run_dirs
@@ -143,14 +144,9 @@ def _wandb_settings(settings: Settings, tmp_path: Path, **overrides: Any) -> Set
     return fast_settings(settings, **{"wandb_mode": "offline", "wandb_dir": tmp_path / "wandb-runs", **overrides})
 
 
-def _finished(client: openai.OpenAI, job_id: str, timeout: float = 300) -> Any:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while (job := client.fine_tuning.jobs.retrieve(job_id)).status not in ("succeeded", "failed", "cancelled"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.5)
-    return job
+def _finished(client: openai.OpenAI, job_id: str) -> Any:
+    wait_status(client, job_id, DONE)
+    return client.fine_tuning.jobs.retrieve(job_id)
 
 
 @pytest.mark.slow
