@@ -4,7 +4,8 @@
 projects. One worker is killed with SIGKILL while it trains and Redis is restarted during the
 run: every job must still succeed, the interrupted job resumes from its checkpoint on the other
 worker, and its final training loss matches its uninterrupted twin (same data, same seed). The
-API then runs the train-to-serve check of every job, once each.
+API then runs the train-to-serve check of every job, once each. A reinforcement job survives
+the same kill.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ import openai
 import psycopg
 import pytest
 from live_server import free_port, wait_for_port
+from polling import DONE, wait_status
 from redis_server import RedisServer
+from reinforcement_jobs import EXACT, assert_resumed_to_the_end, create_job, wait_past_first_checkpoint
 
 from core.store import S3Store
 
@@ -197,3 +200,19 @@ def test_six_jobs_survive_a_killed_worker_and_a_redis_restart(cluster: tuple[Clu
             assert time.monotonic() < deadline, f"no train-to-serve check on {job_id}\n{c.logs()}"
             time.sleep(1)
         assert len(checks) == 1 and checks[0].level == "info", (job_id, checks[0].message)
+
+
+def test_a_reinforcement_job_survives_a_killed_worker(cluster: tuple[Cluster, RedisServer, str]) -> None:
+    """kill -9 of the worker training a reinforcement job: the other worker resumes it from its checkpoint."""
+    c, _, database_url = cluster
+    client = openai.OpenAI(base_url=c.api_url, api_key=c.run("keys", "create", "--project", "team-rl").strip(),
+                           max_retries=5)
+    hp = {"n_epochs": 4, "batch_size": 2, "compute_multiplier": 0.25, "reasoning_effort": "low"}  # 6 steps an epoch
+    job_id = create_job(client, EXACT, hp)
+    wait_past_first_checkpoint(client, job_id)
+    victim = _worker_of(database_url, job_id)
+    assert victim is not None, c.logs()
+    c.procs[victim].send_signal(signal.SIGKILL)
+    c.procs[victim].wait(10)
+    assert wait_status(client, job_id, DONE, timeout=600) == "succeeded", c.logs()
+    assert_resumed_to_the_end(client, job_id, total_steps=24)
