@@ -2,14 +2,15 @@
 
 Starts ``openft serve`` (a subprocess, its own data dir) and does what a user of the OpenAI API
 does with the official client: a short SFT job on ``number_word`` (a number word to digits) makes
-a parent that gets part of the way; two reinforcement jobs continue from it with every
-hyperparameter ``"auto"``, one graded by a ``string_check`` grader and one by a ``python`` grader
-(partial credit for a right digit count). Held-out prompts (phrasings no training line uses) are
-answered greedily by the parent and each child and scored through
-``/v1/fine_tuning/alpha/graders/run`` with the job's own grader. Prints parent vs child mean
-scores and each job's wall time side by side.
+a parent that gets part of the way (about half of the held-out prompts: GRPO learns from prompts
+the model gets sometimes right, see docs/training.md); two reinforcement jobs continue from it
+with every hyperparameter ``"auto"`` on other lines of the task, one graded by a
+``string_check`` grader and one by a ``python`` grader (partial credit for a right digit count).
+Held-out prompts (phrasings no training line uses) are answered greedily by the parent and each
+child and scored through ``/v1/fine_tuning/alpha/graders/run`` with the job's own grader. Prints
+parent vs child mean scores and each job's wall time side by side.
 
-    python bench/rft_quality.py [--base tiny-chat] [--n-sft 40] [--sft-epochs 2] [--n-rft 60] [--n-test 40]
+    python bench/rft_quality.py [--base tiny-chat] [--n-sft 80] [--sft-epochs 5] [--n-rft 60] [--n-test 40]
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ def held_out_score(client: Any, model: str, test: list[tuple[list[dict[str, str]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="tiny-chat")
-    parser.add_argument("--n-sft", type=int, default=40)
-    parser.add_argument("--sft-epochs", type=int, default=2)
+    parser.add_argument("--n-sft", type=int, default=80)
+    parser.add_argument("--sft-epochs", type=int, default=5)
     parser.add_argument("--n-rft", type=int, default=60)
     parser.add_argument("--n-test", type=int, default=40)
     args = parser.parse_args()
@@ -86,8 +87,11 @@ def main() -> int:
                     print(f"{grader['type']:<14}{before:>8.2f}  RFT {child.status}: {child.error}")
                     continue
                 after = held_out_score(client, child.fine_tuned_model, test, grader)
+                resolved = child.method.reinforcement.hyperparameters if child.method and child.method.reinforcement \
+                    else None
                 print(f"{grader['type']:<14}{before:>8.2f}{after:>8.2f}{after - before:>+8.2f}"
-                      f"{sft_seconds:>8.0f}{rft_seconds:>8.0f}{steps:>7}", flush=True)
+                      f"{sft_seconds:>8.0f}{rft_seconds:>8.0f}{steps:>7}  {resolved.to_dict() if resolved else ''}",
+                      flush=True)
         finally:
             server.terminate()
             server.wait(timeout=60)

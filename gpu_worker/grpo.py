@@ -30,6 +30,9 @@ from gpu_worker.job import Job, Trained
 from gpu_worker.modeling import attach_adapter, load_base
 from gpu_worker.rewards import GraderReward, prompt_messages
 
+#: the share of the steps over which the learning rate warms up (transformers reads a float < 1 as a ratio)
+WARMUP_FRACTION = 0.1
+
 
 def _largest_divisor_at_most(n: int, limit: int) -> int:
     return max(d for d in range(1, n + 1) if n % d == 0 and d <= max(1, limit))
@@ -83,9 +86,11 @@ def grpo_config(plan: TrainPlan, output_dir: Any, n_generations: int, max_new: i
 
     kw = trainer_kwargs(plan, output_dir)
     micro = _largest_divisor_at_most(plan.batch_size, plan.micro_batch_size // n_generations)
+    # warmup: Adam's first updates move every weight by about the full rate whatever the gradient,
+    # and the first groups' advantages are the noisiest; without it an SFT parent's reward dips
     kw.update(per_device_train_batch_size=micro * n_generations, per_device_eval_batch_size=n_generations,
               gradient_accumulation_steps=plan.batch_size // micro, max_steps=plan.total_steps,
-              remove_unused_columns=False)
+              remove_unused_columns=False, warmup_steps=WARMUP_FRACTION)
     return GRPOConfig(**kw, num_generations=n_generations, max_completion_length=max_new, beta=0.0,
                       temperature=1.0, shuffle_dataset=True, log_completions=False,
                       use_vllm=_vllm_colocate(plan), vllm_mode="colocate")

@@ -25,9 +25,14 @@ def test_auto_resolves_to_numbers_and_explicit_values_stay(settings: Settings) -
     base = get_catalog(settings).require("tiny-chat")
     method, hp = resolve(rft(), 60, base, n_valid=40)
     values = method["reinforcement"]["hyperparameters"]
-    assert values == {"batch_size": 1, "learning_rate_multiplier": 0.1, "n_epochs": 3, "compute_multiplier": 1.0,
-                      "eval_interval": 18, "eval_samples": 16, "reasoning_effort": "default"}
+    # 8 prompts a step, 480 prompts seen: 8 epochs of 8 steps, an evaluation every 7 of the 64
+    assert values == {"batch_size": 8, "learning_rate_multiplier": 0.3, "n_epochs": 8, "compute_multiplier": 1.0,
+                      "eval_interval": 7, "eval_samples": 16, "reasoning_effort": "default"}
     assert method["reinforcement"]["grader"] == GRADER and hp.reinforcement is not None
+    assert hp.learning_rate == pytest.approx(0.3 * base.learning_rate)
+    large, _ = resolve(rft(), 1000, base)  # a large file: 3 epochs (OpenAI's), batches capped at 16
+    assert {k: large["reinforcement"]["hyperparameters"][k] for k in ("batch_size", "n_epochs")} == {
+        "batch_size": 16, "n_epochs": 3}
     method, _ = resolve(rft(compute_multiplier=2, eval_samples=3, reasoning_effort="high", batch_size=4), 60, base,
                         n_valid=None)
     values = method["reinforcement"]["hyperparameters"]
@@ -36,7 +41,7 @@ def test_auto_resolves_to_numbers_and_explicit_values_stay(settings: Settings) -
 
 
 def test_generation_mapping() -> None:
-    assert [num_generations(x) for x in (1e-4, 0.5, 1.0, 2.0, 10.0)] == [2, 2, 4, 8, 40]
+    assert [num_generations(x) for x in (1e-4, 0.25, 0.5, 1.0, 2.0, 10.0)] == [2, 2, 4, 8, 16, 64]
     assert [max_new_tokens(e, 4096) for e in ("low", "default", "medium", "high")] == [64, 128, 256, 512]
     assert max_new_tokens("high", 256) == 128
 
@@ -47,7 +52,7 @@ def test_the_memory_estimate_counts_the_generations(settings: Settings) -> None:
     _, small = resolve(rft(compute_multiplier=0.5, batch_size=1), 60, base)
     _, large = resolve(rft(compute_multiplier=10, batch_size=1), 60, base)
     a, b = estimate_for_job(base, small), estimate_for_job(base, large)
-    assert b["micro_batch_size"]["cpu"] == 40 and b["memory"]["cpu"] > a["memory"]["cpu"]
+    assert b["micro_batch_size"]["cpu"] == 64 and b["memory"]["cpu"] > a["memory"]["cpu"]
 
 
 def test_item_variables_skip_python_source() -> None:
