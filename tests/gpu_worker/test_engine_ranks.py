@@ -106,3 +106,21 @@ def test_two_processes_train_like_one_then_pause_and_finish_on_one_device(
     assert em_one >= 0.5, (em_one, em_two)  # the base answers none (0.0): the task was learned
     assert abs(em_two - em_one) <= 0.05, (em_one, em_two)
     assert files_two == files_one  # same adapter files, tensor names, shapes and dtypes
+
+
+def test_dpo_runs_the_same_under_two_processes(harness: Harness) -> None:
+    """The preference trainer goes through the same launch: the same losses as one process."""
+    from engine_tasks import preference_rows
+
+    train = harness.upload("file-pref", preference_rows(sentiment_rows(8, seed=1)))
+    common = dict(training_file=train, n_examples=8, batch_size=4, n_epochs=1, method="dpo", beta=0.1,
+                  extensions=EXT)
+    one = harness.run(harness.spec("ftjob-dpo00001", **common))
+    two = harness.run(harness.spec("ftjob-dpo00002", **common).model_copy(
+        update={"devices": [0, 1], "parallelism": "data_parallel"}))
+    assert two.of("event")[0].message == "Training tiny-chat (dpo) on 2 × cpu with data-parallel"
+    curve_one, curve_two = _curve(one), _curve(two)
+    assert sorted(curve_two) == [1, 2]
+    for step, loss in curve_one.items():
+        assert curve_two[step] == pytest.approx(loss, rel=REL_TOLERANCE, abs=ABS_TOLERANCE)
+    assert two.last("succeeded").model_key
