@@ -13,21 +13,17 @@ whether the last body message was received.
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from api.http_middleware import HttpMiddleware
 
 OVERHEAD = 1024 * 1024  # multipart headers and boundaries around the largest accepted payload
 
 
-class BodyTracker:
+class BodyTracker(HttpMiddleware):
     """Marks ``scope["state"]["body_done"]`` once the request body has been received in full."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.setdefault("state", {})
         state["body_done"] = False
 

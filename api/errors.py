@@ -28,9 +28,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from api.body import OVERHEAD, drain_body
+from api.http_middleware import HttpMiddleware
 
 log = logging.getLogger("openft.api")
 
@@ -187,20 +188,14 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return _internal_error(request.method, getattr(request.state, "request_id", None))
 
 
-class UnhandledErrors:
+class UnhandledErrors(HttpMiddleware):
     """Turns an exception escaping a handler into the 500 above, and keeps the connection.
 
     Starlette's outermost error middleware would answer too, but then re-raises, so the server
     logs it twice and drops the keep-alive connection (the client's next request on it fails).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:

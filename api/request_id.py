@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from api.http_middleware import HttpMiddleware
 from core import ids
 from core.logging import log_context
 
@@ -23,16 +24,10 @@ def new_request_id() -> str:
     return ids.new_id("req_", 32)
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(HttpMiddleware):
     """Adds ``x-request-id`` to every HTTP response."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         incoming = dict(scope.get("headers") or []).get(HEADER.encode(), b"").decode("latin-1")
         request_id = incoming if _ACCEPTABLE.match(incoming) else new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
