@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from api.body import BodyTracker
 from api.console import install_console
 from api.errors import install_error_handlers
+from api.inference.server import get_model_server
 from api.metrics import install_metrics
 from api.request_id import RequestIdMiddleware
 from api.routers import (
@@ -40,12 +41,10 @@ from api.routers import (
     uploads,
     webhooks,
 )
-from api.services.evals_runner import eval_runs_lifespan
+from api.services import evals_runner, merges, serve_checks
 from api.services.housekeeping import housekeeping_lifespan
-from api.services.merges import merges_lifespan
-from api.services.serve_checks import serve_checks_lifespan
-from api.services.webhooks.delivery import webhooks_lifespan
-from api.state import build_state
+from api.services.webhooks import delivery
+from api.state import AppState, build_state, periodic
 from core.db import require_current_schema, upgrade
 from core.settings import Settings
 from core.store import Store
@@ -74,6 +73,21 @@ ROUTERS: list[tuple[APIRouter, str]] = [
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
+def _background_loops(state: AppState) -> list[contextlib.AbstractAsyncContextManager[None]]:
+    """What the API process polls for while it runs: housekeeping (at start-up too), serve checks, merges,
+    eval runs and webhook deliveries, each at its ``Settings`` interval (checks and runs when enabled)."""
+    settings = state.settings
+    return [
+        housekeeping_lifespan(state),
+        periodic("serve_checks", settings.serve_check_interval_seconds,
+                 lambda: serve_checks.run_pending(state, get_model_server(state)), enabled=settings.serve_check),
+        periodic("merges", merges.INTERVAL_SECONDS, lambda: merges.run_pending(state)),
+        periodic("eval_runs", settings.eval_interval_seconds,
+                 lambda: evals_runner.run_pending(state, get_model_server(state)), enabled=settings.eval_runs),
+        periodic("webhooks", settings.webhooks_interval_seconds, lambda: delivery.run_due(state)),
+    ]
+
+
 def create_app(
     settings: Settings,
     *,
@@ -96,11 +110,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(upgrade if migrate else require_current_schema, state.engine)
         async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(housekeeping_lifespan(state))
-            await stack.enter_async_context(serve_checks_lifespan(state))
-            await stack.enter_async_context(merges_lifespan(state))
-            await stack.enter_async_context(eval_runs_lifespan(state))
-            await stack.enter_async_context(webhooks_lifespan(state))
+            for loop in _background_loops(state):
+                await stack.enter_async_context(loop)
             for hook in lifespan_hooks:
                 await stack.enter_async_context(hook(app))
             try:

@@ -7,8 +7,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from anyio import to_thread
 from sqlalchemy.engine import Engine
 
 from core.db import make_engine
@@ -72,12 +73,17 @@ class TaskSet:
 
 
 @contextlib.asynccontextmanager
-async def periodic(name: str, interval: float, step: Callable[[], Awaitable[object]]) -> AsyncIterator[None]:
-    """Run ``step`` every ``interval`` seconds in the background while the context is open.
+async def periodic(name: str, interval: float, step: Callable[[], Awaitable[object]],
+                   enabled: bool = True) -> AsyncIterator[None]:
+    """Run ``step`` every ``interval`` seconds in the background while the context is open (never when
+    not ``enabled``).
 
     A step that raises is logged and tried again at the next interval; leaving the context
     cancels the loop.
     """
+    if not enabled:
+        yield
+        return
     log = logging.getLogger(f"openft.api.{name}")
 
     async def loop() -> None:
@@ -95,3 +101,20 @@ async def periodic(name: str, interval: float, step: Callable[[], Awaitable[obje
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+Claim = TypeVar("Claim")
+
+
+async def run_claimed(state: AppState, claim_next: Callable[[AppState], Claim | None],
+                      run: Callable[[Claim], Awaitable[object]]) -> int:
+    """Claim one item (``claim_next``, in a worker thread) and ``run`` it, until none is left; how many ran.
+
+    The claim is what keeps two processes off the same item; the loop is the background runners'
+    common step (eval runs, serve checks, merges, webhook deliveries).
+    """
+    ran = 0
+    while (claimed := await to_thread.run_sync(claim_next, state)) is not None:
+        await run(claimed)
+        ran += 1
+    return ran

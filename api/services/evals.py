@@ -16,12 +16,13 @@ from jsonschema.exceptions import SchemaError
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from api.errors import InvalidRequest, NotFound
+from api.errors import InvalidRequest
 from api.inference.server import ModelServer
 from api.pagination import Order, paginate
 from api.schemas.evals import EvalCreate, EvalUpdate
 from api.services import graders
 from api.services.graders import ProjectJudge
+from api.services.owned import get_owned
 from api.state import AppState
 from core import ids
 from core.graders import Grader, GraderSpecError, parse_grader
@@ -167,10 +168,7 @@ def create_eval(session: Session, settings: Settings, project_id: str, req: Eval
 
 def get_eval(session: Session, project_id: str, eval_id: str) -> Eval:
     """The caller's eval, or 404 (another project's eval reads as missing)."""
-    row = session.get(Eval, eval_id)
-    if row is None or row.project_id != project_id:
-        raise NotFound.object("Eval", eval_id, param="eval_id")
-    return row
+    return get_owned(session, Eval, project_id, eval_id, kind="Eval", param="eval_id")
 
 
 def list_evals(session: Session, project_id: str, *, after: str | None, limit: int, order: Order,

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +27,7 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from api.errors import APIError
-from api.inference.server import ModelServer, get_model_server
+from api.inference.server import ModelServer
 from api.services.evals import parse_criterion
 from api.services.evals_finetune import launch_pending, record_scores
 from api.services.evals_grading import ItemOutcome, evaluate
@@ -36,7 +35,7 @@ from api.services.evals_items import load_items, parse_data_source
 from api.services.evals_runs import usage_entry
 from api.services.evals_sampling import ModelGone, RunJudge
 from api.services.evals_status import check_run_transition, load_run, set_run_status
-from api.state import AppState, periodic
+from api.state import AppState, run_claimed
 from core import ids
 from core.db import session_scope
 from core.graders import Grader
@@ -209,19 +208,5 @@ async def execute(state: AppState, server: ModelServer, claim: Claim) -> None:
 async def run_pending(state: AppState, server: ModelServer) -> int:
     """Launch the runs fine-tuning jobs asked for, then claim and execute runs until none is left."""
     await to_thread.run_sync(launch_pending, state)
-    ran = 0
-    while (claim := await to_thread.run_sync(claim_next, state)) is not None:
-        await execute(state, server, claim)
-        ran += 1
-    return ran
+    return await run_claimed(state, claim_next, lambda claim: execute(state, server, claim))
 
-
-@contextlib.asynccontextmanager
-async def eval_runs_lifespan(state: AppState) -> AsyncIterator[None]:
-    """Poll for eval runs every ``Settings.eval_interval_seconds`` until shutdown."""
-    if not state.settings.eval_runs:
-        yield
-        return
-    async with periodic("eval_runs", state.settings.eval_interval_seconds,
-                        lambda: run_pending(state, get_model_server(state))):
-        yield

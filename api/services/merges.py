@@ -17,14 +17,12 @@ taken over, up to :data:`MAX_ATTEMPTS` attempts. Status: ``queued -> running -> 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +34,8 @@ from api.errors import InvalidRequest, NotFound
 from api.schemas.models import DENSITY_METHODS, MergeCreate, MergeObject
 from api.services.export import adapter_keys
 from api.services.models import Resolved, resolve
-from api.state import AppState, periodic
+from api.services.owned import get_owned
+from api.state import AppState, run_claimed
 from core import ids
 from core.db import session_scope
 from core.protocol import model_prefix
@@ -112,10 +111,7 @@ def create_merge(session: Session, settings: Settings, store: Store, project_id:
 
 def get_merge(session: Session, project_id: str, merge_id: str) -> Merge:
     """The project's merge ``merge_id``; 404 otherwise (also for another project's)."""
-    row = session.get(Merge, merge_id)
-    if row is None or row.project_id != project_id:
-        raise NotFound.object("merge", merge_id, param="merge_id")
-    return row
+    return get_owned(session, Merge, project_id, merge_id, kind="merge", param="merge_id")
 
 
 # --- the background work ------------------------------------------------------------------------
@@ -239,15 +235,5 @@ def run_merge(state: AppState, row: Merge) -> str:
 
 async def run_pending(state: AppState) -> int:
     """Claim and run merges until none is left; returns how many ran."""
-    ran = 0
-    while (row := await to_thread.run_sync(claim_next, state)) is not None:
-        await to_thread.run_sync(run_merge, state, row)
-        ran += 1
-    return ran
+    return await run_claimed(state, claim_next, lambda row: to_thread.run_sync(run_merge, state, row))
 
-
-@contextlib.asynccontextmanager
-async def merges_lifespan(state: AppState) -> AsyncIterator[None]:
-    """Poll for queued merges every :data:`INTERVAL_SECONDS` until shutdown."""
-    async with periodic("merges", INTERVAL_SECONDS, lambda: run_pending(state)):
-        yield

@@ -19,10 +19,8 @@ A check that cannot run (vLLM unreachable, say) is retried :data:`RETRY_SECONDS`
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 
 from anyio import to_thread
 from sqlalchemy import or_, update
@@ -30,9 +28,9 @@ from sqlmodel import col, select
 
 from api.errors import NotFound
 from api.inference.check import check_samples, warning_message
-from api.inference.server import ModelServer, get_model_server
+from api.inference.server import ModelServer
 from api.services.models import Resolved, resolve
-from api.state import AppState, periodic
+from api.state import AppState, run_claimed
 from core.db import session_scope
 from core.store import StoreError, public_message
 from core.tables import Job, ServeCheck
@@ -134,19 +132,5 @@ def _event(state: AppState, job_id: str, message: str) -> None:
 
 async def run_pending(state: AppState, server: ModelServer) -> int:
     """Claim and run checks until none is left; returns how many ran."""
-    ran = 0
-    while (check := await to_thread.run_sync(claim_next, state)) is not None:
-        await run_check(state, server, check)
-        ran += 1
-    return ran
+    return await run_claimed(state, claim_next, lambda check: run_check(state, server, check))
 
-
-@contextlib.asynccontextmanager
-async def serve_checks_lifespan(state: AppState) -> AsyncIterator[None]:
-    """Poll for queued checks every ``Settings.serve_check_interval_seconds`` until shutdown."""
-    if not state.settings.serve_check:
-        yield
-        return
-    async with periodic("serve_checks", state.settings.serve_check_interval_seconds,
-                        lambda: run_pending(state, get_model_server(state))):
-        yield

@@ -14,11 +14,9 @@ attempt has ``webhooks_timeout_seconds``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
@@ -28,7 +26,7 @@ from sqlmodel import col, select
 
 from api.services.webhooks import signing
 from api.services.webhooks.targets import TargetRefused, resolve_target
-from api.state import AppState, periodic
+from api.state import AppState, run_claimed
 from core.db import session_scope
 from core.settings import Settings
 from core.tables import WebhookDelivery, WebhookEndpoint
@@ -144,15 +142,5 @@ async def deliver(state: AppState, row: WebhookDelivery, endpoint: WebhookEndpoi
 
 async def run_due(state: AppState) -> int:
     """Claim and attempt due deliveries until none is left; returns how many were attempted."""
-    ran = 0
-    while (claimed := await to_thread.run_sync(claim_next, state)) is not None:
-        await deliver(state, *claimed)
-        ran += 1
-    return ran
+    return await run_claimed(state, claim_next, lambda claimed: deliver(state, *claimed))
 
-
-@contextlib.asynccontextmanager
-async def webhooks_lifespan(state: AppState) -> AsyncIterator[None]:
-    """Look for due deliveries every ``Settings.webhooks_interval_seconds`` until shutdown."""
-    async with periodic("webhooks", state.settings.webhooks_interval_seconds, lambda: run_due(state)):
-        yield
