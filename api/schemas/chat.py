@@ -82,16 +82,22 @@ class Usage(BaseModel):
     total_tokens: int
 
 
-class ChatCompletion(BaseModel):
-    """``chat.completion``."""
+class Served(BaseModel):
+    """What every completion answer and streamed event carries (chat and legacy alike): its id, when and
+    which model served it, and the fingerprint of what served it."""
 
     id: str
-    object: Literal["chat.completion"] = "chat.completion"
     created: int
     model: str
+    system_fingerprint: str | None = None
+
+
+class ChatCompletion(Served):
+    """``chat.completion``."""
+
+    object: Literal["chat.completion"] = "chat.completion"
     choices: list[Choice]
     usage: Usage
-    system_fingerprint: str | None = None
     service_tier: Literal["default"] = "default"
 
 
@@ -115,14 +121,10 @@ class ChunkChoice(BaseModel):
     logprobs: None = None
 
 
-class ChatCompletionChunk(BaseModel):
+class ChatCompletionChunk(Served):
     """``chat.completion.chunk``: one server-sent event of a streamed completion."""
 
-    id: str
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
-    created: int
-    model: str
     choices: list[ChunkChoice]
     usage: Usage | None = None
-    system_fingerprint: str | None = None
     service_tier: Literal["default"] = "default"

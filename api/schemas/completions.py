@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas.chat import Usage
+from api.schemas.chat import Served, Usage
 from api.schemas.sampling import SamplingRequest
 
 #: OpenAI's default for the legacy endpoint (chat's default is "until the context ends")
@@ -42,13 +42,9 @@ class CompletionChoice(BaseModel):
     logprobs: None = None
 
 
-class Completion(BaseModel):
+class Completion(Served):
     """``text_completion``: the response, and (with ``stream: true``) each server-sent event."""
 
-    id: str
     object: Literal["text_completion"] = "text_completion"
-    created: int
-    model: str
     choices: list[CompletionChoice]
-    system_fingerprint: str | None = None
     usage: Usage | None = None

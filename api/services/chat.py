@@ -34,17 +34,7 @@ from api.schemas.chat import (
     ToolCallDelta,
     Usage,
 )
-from api.services.sampling import (
-    Result,
-    UsageHook,
-    check_vocabulary,
-    framed,
-    preparing,
-    report_usage,
-    resolve_or_proxy,
-    sampling_params,
-    sse,
-)
+from api.services import sampling
 from api.state import AppState
 from core import ids
 from core.generation import SamplingParams
@@ -157,11 +147,11 @@ def _chunk(cid: str, created: int, model: str, fingerprint: str, choices: list[C
         choice["delta"] = {k: v for k, v in choice["delta"].items() if v is not None}
     if not include_usage:
         data.pop("usage")
-    return sse(data)
+    return sampling.sse(data)
 
 
 async def _stream_local(server: ModelServer, prepared: Prepared, params: SamplingParams, model: str,
-                        include_usage: bool, tools: bool, on_usage: UsageHook | None) -> AsyncIterator[bytes]:
+                        include_usage: bool, tools: bool, on_usage: sampling.UsageHook | None) -> AsyncIterator[bytes]:
     cid, created = ids.new_id("chatcmpl-"), int(time.time())
 
     def chunk(index: int, delta: ChoiceDelta, finish: str | None = None) -> bytes:
@@ -181,7 +171,7 @@ async def _stream_local(server: ModelServer, prepared: Prepared, params: Samplin
         elif item.text:
             yield chunk(item.index, ChoiceDelta(content=item.text))
     assert result is not None
-    await report_usage(on_usage, _usage(result))
+    await sampling.report_usage(on_usage, _usage(result))
     if tools:
         for c in result.choices:
             message, finish = _message(c.text, c.finish_reason, True)
@@ -198,28 +188,28 @@ async def _stream_local(server: ModelServer, prepared: Prepared, params: Samplin
 
 # --- the endpoint ---------------------------------------------------------------------------
 async def create(state: AppState, server: ModelServer, project_id: str,
-                 req: ChatCompletionRequest, on_usage: UsageHook | None = None) -> Result:
+                 req: ChatCompletionRequest, on_usage: sampling.UsageHook | None = None) -> sampling.Result:
     """A chat completion (a JSON-ready dict) or, for ``stream: true``, the SSE byte stream;
     the token counts go to ``on_usage`` once known.
 
     400 bad parameter / prompt over the context (``context_length_exceeded``); 404
     ``model_not_found``; 503 when the model's serving backend is unreachable.
     """
-    params = sampling_params(req, req.max_completion_tokens or req.max_tokens)
-    target, proxied = await resolve_or_proxy(state, server, project_id, req, CHAT, on_usage)
+    params = sampling.sampling_params(req, req.max_completion_tokens or req.max_tokens)
+    target, proxied = await sampling.resolve_or_proxy(state, server, project_id, req, CHAT, on_usage)
     if proxied is not None:
         return proxied
     check_supported(req)
     tools = _tools(req)
-    with preparing(req.model):
+    with sampling.preparing(req.model):
         prepared = await server.engine.prepare(target, to_messages(req), tools=tools, max_tokens=params.max_tokens)
-    check_vocabulary(params, prepared)
+    sampling.check_vocabulary(params, prepared)
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        return framed(_stream_local(server, prepared, params, req.model, include_usage, tools is not None,
+        return sampling.framed(_stream_local(server, prepared, params, req.model, include_usage, tools is not None,
                                    on_usage))
     result = await server.engine.generate(prepared, params)
     completion = to_completion(ids.new_id("chatcmpl-"), int(time.time()), req.model, result, tools is not None,
                                prepared.fingerprint)
-    await report_usage(on_usage, completion.usage)
+    await sampling.report_usage(on_usage, completion.usage)
     return completion.model_dump(mode="json")

@@ -21,17 +21,7 @@ from api.inference.server import ModelServer
 from api.inference.vllm import LEGACY
 from api.schemas.chat import Usage
 from api.schemas.completions import Completion, CompletionChoice, CompletionRequest
-from api.services.sampling import (
-    Result,
-    UsageHook,
-    check_vocabulary,
-    framed,
-    preparing,
-    report_usage,
-    resolve_or_proxy,
-    sampling_params,
-    sse,
-)
+from api.services import sampling
 from api.state import AppState
 from core import ids
 from core.generation import FinishReason, SamplingParams
@@ -81,7 +71,8 @@ def _finish(reason: FinishReason) -> Literal["stop", "length"]:
 
 
 async def _stream(server: ModelServer, batch: list[tuple[str | list[int], Prepared]], params: SamplingParams,
-                  model: str, echo: bool, include_usage: bool, on_usage: UsageHook | None) -> AsyncIterator[bytes]:
+                  model: str, echo: bool, include_usage: bool,
+                  on_usage: sampling.UsageHook | None) -> AsyncIterator[bytes]:
     cid, created = ids.new_id("cmpl-"), int(time.time())
 
     def event(choices: list[CompletionChoice], usage: Usage | None = None) -> bytes:
@@ -89,7 +80,7 @@ async def _stream(server: ModelServer, batch: list[tuple[str | list[int], Prepar
                           system_fingerprint=batch[0][1].fingerprint, usage=usage).model_dump(mode="json")
         if usage is None:
             data.pop("usage")  # only the last event of a stream with include_usage carries usage
-        return sse(data)
+        return sampling.sse(data)
 
     results: list[EngineCompletion] = []
     for p, (prompt, prepared) in enumerate(batch):
@@ -103,34 +94,34 @@ async def _stream(server: ModelServer, batch: list[tuple[str | list[int], Prepar
             elif item.text or item.finish_reason:
                 finish = _finish(item.finish_reason) if item.finish_reason else None
                 yield event([CompletionChoice(text=item.text, index=base + item.index, finish_reason=finish)])
-    await report_usage(on_usage, _usage(results))
+    await sampling.report_usage(on_usage, _usage(results))
     if include_usage:
         yield event([], _usage(results))
 
 
 async def create(state: AppState, server: ModelServer, project_id: str,
-                 req: CompletionRequest, on_usage: UsageHook | None = None) -> Result:
+                 req: CompletionRequest, on_usage: sampling.UsageHook | None = None) -> sampling.Result:
     """A ``text_completion`` (a JSON-ready dict) or, for ``stream: true``, the SSE byte stream;
     the token counts go to ``on_usage`` once known.
 
     400 bad parameter / prompt over the context (``context_length_exceeded``, param
     ``prompt``); 404 ``model_not_found``; 503 when the model's serving backend is unreachable.
     """
-    params = sampling_params(req, req.max_tokens)
+    params = sampling.sampling_params(req, req.max_tokens)
     batch_prompts = prompts(req)
-    target, proxied = await resolve_or_proxy(state, server, project_id, req, LEGACY, on_usage)
+    target, proxied = await sampling.resolve_or_proxy(state, server, project_id, req, LEGACY, on_usage)
     if proxied is not None:
         return proxied
     check_supported(req)
     batch: list[tuple[str | list[int], Prepared]] = []
-    with preparing(req.model):
+    with sampling.preparing(req.model):
         for prompt in batch_prompts:
             batch.append((prompt, await server.engine.prepare_text(target, prompt, max_tokens=params.max_tokens)))
-    check_vocabulary(params, batch[0][1])
+    sampling.check_vocabulary(params, batch[0][1])
     echo = bool(req.echo)
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        return framed(_stream(server, batch, params, req.model, echo, include_usage, on_usage))
+        return sampling.framed(_stream(server, batch, params, req.model, echo, include_usage, on_usage))
     results = [await server.engine.generate(prepared, params) for _, prepared in batch]
     choices = [CompletionChoice(text=(_echo(prompt, prepared) if echo else "") + c.text,
                                 index=p * params.n + c.index, finish_reason=_finish(c.finish_reason))
@@ -138,5 +129,5 @@ async def create(state: AppState, server: ModelServer, project_id: str,
                for c in result.choices]
     completion = Completion(id=ids.new_id("cmpl-"), created=int(time.time()), model=req.model, choices=choices,
                             system_fingerprint=batch[0][1].fingerprint, usage=_usage(results))
-    await report_usage(on_usage, completion.usage)
+    await sampling.report_usage(on_usage, completion.usage)
     return completion.model_dump(mode="json")
