@@ -34,7 +34,7 @@ from api.schemas.files import (
 )
 from api.services.filenames import clean_filename
 from api.services.jsonl_check import check_jsonl
-from api.services.sink import StoreSink, record_or_delete
+from api.services.sink import StoreSink, abort, record_or_delete
 from api.state import AppState
 from core import ids
 from core.db import session_scope
@@ -228,12 +228,9 @@ async def create_file(state: AppState, project_id: str, events: AsyncIterator[Ev
         purpose = _check_purpose(fields.get("purpose"))
         created_at = now()
         expires_at = _expires_at(fields, created_at)
-        if sink.bytes == 0:
-            raise InvalidRequest("The file is empty.", param="file", code="empty_file")
-        await sink.commit()
+        await sink.commit_unless_empty(InvalidRequest("The file is empty.", param="file", code="empty_file"))
     except BaseException:
-        if sink is not None:
-            await sink.abort()
+        await abort(sink)
         raise
     row = await record_or_delete(state.store, file_key(file_id), _insert, state, file_id, project_id, purpose,
                                  filename, sink.bytes, sink.sha256, created_at, expires_at)

@@ -94,6 +94,12 @@ class StoreSink:
         await to_thread.run_sync(self._writer.commit)
         self._done = True
 
+    async def commit_unless_empty(self, empty: Exception) -> None:
+        """:meth:`commit`, or raise ``empty`` (the caller's 400) when nothing was written."""
+        if self.bytes == 0:
+            raise empty
+        await self.commit()
+
     async def abort(self) -> None:
         """Discard everything written (no-op after commit or a previous abort)."""
         if self._done:
@@ -104,6 +110,12 @@ class StoreSink:
             with contextlib.suppress(Exception):
                 await self._wait_inflight()
             await to_thread.run_sync(self._writer.abort)
+
+
+async def abort(sink: StoreSink | None) -> None:
+    """Abort ``sink`` when one was opened (the error path of a request that may not have got to it)."""
+    if sink is not None:
+        await sink.abort()
 
 
 async def record_or_delete(store: Store, key: str, insert: Callable[..., T], *args: Any) -> T:

@@ -27,7 +27,7 @@ from api.multipart import Event, FieldPart, FileData, FileStart
 from api.schemas.uploads import Upload, UploadComplete, UploadCreate, UploadPart
 from api.services import files
 from api.services.filenames import clean_filename
-from api.services.sink import StoreSink, record_or_delete
+from api.services.sink import StoreSink, abort, record_or_delete
 from api.state import AppState
 from core import ids
 from core.db import session_scope
@@ -168,12 +168,9 @@ async def add_part(
         if sink is None:
             raise InvalidRequest("Missing required parameter: 'data'.", param="data",
                                  code="missing_required_parameter")
-        if sink.bytes == 0:
-            raise InvalidRequest("The part is empty.", param="data", code="empty_part")
-        await sink.commit()
+        await sink.commit_unless_empty(InvalidRequest("The part is empty.", param="data", code="empty_part"))
     except BaseException:
-        if sink is not None:
-            await sink.abort()
+        await abort(sink)
         raise
     return await record_or_delete(state.store, key, _insert_part, state, row.id, part_id, sink.bytes, row.bytes)
 
