@@ -94,26 +94,21 @@ def valid_suffix(value: str | None) -> str | None:
     return value
 
 
+def _same_named(row: Any, *names: str) -> dict[str, Any]:
+    """``{name: row.name}`` for the fields an object carries as its row stores them."""
+    return {name: getattr(row, name) for name in names}
+
+
 def job_object(job: Job) -> dict[str, Any]:
     """The ``fine_tuning.job`` object for a row."""
     return {
         "id": job.id,
         "object": "fine_tuning.job",
-        "created_at": job.created_at,
-        "error": job.error,
-        "fine_tuned_model": job.fine_tuned_model,
-        "finished_at": job.finished_at,
-        "hyperparameters": job.hyperparameters,
-        "model": job.model,
+        **_same_named(job, "created_at", "error", "fine_tuned_model", "finished_at", "hyperparameters", "model"),
         "organization_id": job.project_id,
         "result_files": list(job.result_files),
-        "seed": job.seed,
-        "status": job.status,
-        "trained_tokens": job.trained_tokens,
-        "training_file": job.training_file,
-        "validation_file": job.validation_file,
-        "estimated_finish": job.estimated_finish,
-        "integrations": job.integrations,
+        **_same_named(job, "seed", "status", "trained_tokens", "training_file", "validation_file",
+                      "estimated_finish", "integrations"),
         "metadata": job.metadata_,
         "method": job.method,
         "user_provided_suffix": job.suffix,
@@ -122,28 +117,15 @@ def job_object(job: Job) -> dict[str, Any]:
 
 def event_object(event: JobEvent) -> dict[str, Any]:
     """The ``fine_tuning.job.event`` object for a row."""
-    return {
-        "id": event.id,
-        "object": "fine_tuning.job.event",
-        "created_at": event.created_at,
-        "level": event.level,
-        "message": event.message,
-        "data": event.data,
-        "type": event.type,
-    }
+    return {"id": event.id, "object": "fine_tuning.job.event",
+            **_same_named(event, "created_at", "level", "message", "data", "type")}
 
 
 def checkpoint_object(ckpt: Checkpoint) -> dict[str, Any]:
     """The ``fine_tuning.job.checkpoint`` object for a row."""
-    return {
-        "id": ckpt.id,
-        "object": "fine_tuning.job.checkpoint",
-        "created_at": ckpt.created_at,
-        "fine_tuned_model_checkpoint": ckpt.fine_tuned_model_checkpoint,
-        "fine_tuning_job_id": ckpt.job_id,
-        "metrics": ckpt.metrics,
-        "step_number": ckpt.step_number,
-    }
+    return {"id": ckpt.id, "object": "fine_tuning.job.checkpoint",
+            **_same_named(ckpt, "created_at", "fine_tuned_model_checkpoint"), "fine_tuning_job_id": ckpt.job_id,
+            **_same_named(ckpt, "metrics", "step_number")}
 
 
 # --- responses (typed for /openapi.json; the handlers return the dicts built above) ----------
