@@ -10,6 +10,7 @@ same (the engine accumulates gradients over micro-batches), so the results do no
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from core.protocol import JobSpec, Report, spec_key
 from core.settings import Settings
@@ -29,21 +30,21 @@ def micro_batch_size(spec: JobSpec, device_kind: str, settings: Settings) -> int
     return resolve_plan(spec, device_kind, settings, max(1, spec.n_train_examples)).micro_batch_size
 
 
+@dataclass
 class OomRetry:
     """The spec a task runs from, and at most ``max_retries`` halvings of its micro-batch."""
 
-    def __init__(
-        self, store: Store, settings: Settings, device_kind: str, job_id: str, attempt: int,
-        max_retries: int = 1,
-    ) -> None:
-        self.store = store
-        self.settings = settings
-        self.device_kind = device_kind
-        self.job_id = job_id
-        self.attempt = attempt
-        self.max_retries = max_retries
-        self.retries = 0
-        self.spec_key = spec_key(job_id)
+    store: Store
+    settings: Settings
+    device_kind: str
+    job_id: str
+    attempt: int
+    max_retries: int = 1
+    retries: int = field(default=0, init=False)
+    spec_key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.spec_key = spec_key(self.job_id)
 
     def resume_spec(self, last_checkpoint_step: int | None, failure: Report) -> tuple[str, Report] | None:
         """After a rank of a multi-device run died: the same spec from the run's last checkpoint
