@@ -246,9 +246,13 @@ def test_a_file_over_8_mib_goes_up_in_parts_through_uploads(page: Any, site: Sit
 
 
 def test_404_and_network_errors_show_messages(page: Any, site: Site) -> None:
+    asked: list[str] = []
+    page.on("request", lambda r: "ftjob-doesnotexist" in r.url and asked.append(r.url))
     page.goto(site.url + "/#/jobs/ftjob-doesnotexist")
     page.locator("#message").get_by_text("404").wait_for()
     assert "ftjob-doesnotexist" in page.locator("#message").inner_text()
+    page.wait_for_timeout(4500)  # two of the job page's 2 s ticks
+    assert len(asked) == 1  # a 404 stops the page's polling
     page.goto(site.url + "/#/no-such-page")
     page.locator("#message").get_by_text("404").wait_for()
     page.route("**/v1/**", lambda route: route.abort())

@@ -43,7 +43,7 @@ export const clearError = () => { message.textContent = ""; };
 
 /**
  * Run ``fn`` now and again while the current view is shown, paused while the tab is hidden;
- * errors go to the banner. ``fn`` may return the milliseconds until its next run (default
+ * errors go to the banner (a 404 also stops it). ``fn`` may return the milliseconds until its next run (default
  * ``ms``) or ``false`` to stop.
  */
 export function poll(fn, ms = 2000) {
@@ -55,7 +55,10 @@ export function poll(fn, ms = 2000) {
       const wanted = await fn(mine.controller.signal);
       if (wanted === false) return;
       if (typeof wanted === "number") next = wanted;
-    } catch (err) { showError(err); }
+    } catch (err) {
+      showError(err);
+      if (err instanceof ApiError && err.status === 404) return; // gone: asking again will not bring it back
+    }
     if (view === mine && !document.hidden) mine.timers.push(setTimeout(tick, next));
     else if (view === mine) document.addEventListener("visibilitychange", tick, { once: true });
   };
