@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel
 
 from api.deps import AdminDep, SessionDep
 from api.pagination import AfterQuery, CursorPage, limit_query
@@ -62,37 +64,28 @@ def create_service_account(project_id: str, body: ServiceAccountCreate, session:
     return admin_keys.create_service_account(session, caller, project_id, body)
 
 
-@router.get("/{project_id}/service_accounts")
-def list_service_accounts(project_id: str, session: SessionDep, _: AdminDep, after: AfterQuery = None,
-                          limit: Limit = 20) -> CursorPage[ServiceAccountObject]:
-    return admin_keys.list_service_accounts(session, project_id, after=after, limit=limit)
+def _project_members(kind: str, obj: type[BaseModel], list_members: Callable[..., Any],
+                     retrieve_member: Callable[..., Any], delete_member: Callable[..., Any], delete_doc: str) -> None:
+    """``GET /{project_id}/{kind}``, ``GET`` and ``DELETE /{project_id}/{kind}/{member_id}``: a project's
+    service accounts or API keys, which an admin lists (oldest first), reads and deletes alike."""
+
+    @router.get(f"/{{project_id}}/{kind}", response_model=CursorPage[obj], name=f"list_{kind}")  # type: ignore[valid-type]
+    def list_(project_id: str, session: SessionDep, _: AdminDep, after: AfterQuery = None,
+              limit: Limit = 20) -> Any:
+        return list_members(session, project_id, after=after, limit=limit)
+
+    @router.get(f"/{{project_id}}/{kind}/{{member_id}}", response_model=obj, name=f"retrieve_{kind}")
+    def retrieve(project_id: str, member_id: str, session: SessionDep, _: AdminDep) -> Any:
+        return retrieve_member(session, project_id, member_id)
+
+    @router.delete(f"/{{project_id}}/{kind}/{{member_id}}", response_model=Deleted, name=f"delete_{kind}",
+                   description=delete_doc)
+    def delete(project_id: str, member_id: str, session: SessionDep, caller: AdminDep) -> Any:
+        return delete_member(session, caller, project_id, member_id)
 
 
-@router.get("/{project_id}/service_accounts/{service_account_id}")
-def retrieve_service_account(project_id: str, service_account_id: str, session: SessionDep,
-                             _: AdminDep) -> ServiceAccountObject:
-    return admin_keys.retrieve_service_account(session, project_id, service_account_id)
-
-
-@router.delete("/{project_id}/service_accounts/{service_account_id}")
-def delete_service_account(project_id: str, service_account_id: str, session: SessionDep,
-                           caller: AdminDep) -> Deleted:
-    """Delete a service account and revoke its keys. 200; 404."""
-    return admin_keys.delete_service_account(session, caller, project_id, service_account_id)
-
-
-@router.get("/{project_id}/api_keys")
-def list_project_keys(project_id: str, session: SessionDep, _: AdminDep, after: AfterQuery = None,
-                      limit: Limit = 20) -> CursorPage[ProjectApiKeyObject]:
-    return admin_keys.list_project_keys(session, project_id, after=after, limit=limit)
-
-
-@router.get("/{project_id}/api_keys/{key_id}")
-def retrieve_project_key(project_id: str, key_id: str, session: SessionDep, _: AdminDep) -> ProjectApiKeyObject:
-    return admin_keys.retrieve_project_key(session, project_id, key_id)
-
-
-@router.delete("/{project_id}/api_keys/{key_id}")
-def delete_project_key(project_id: str, key_id: str, session: SessionDep, caller: AdminDep) -> Deleted:
-    """Revoke a project key; its next request answers 401. 200; 404."""
-    return admin_keys.delete_project_key(session, caller, project_id, key_id)
+_project_members("service_accounts", ServiceAccountObject, admin_keys.list_service_accounts,
+                 admin_keys.retrieve_service_account, admin_keys.delete_service_account,
+                 "Delete a service account and revoke its keys. 200; 404.")
+_project_members("api_keys", ProjectApiKeyObject, admin_keys.list_project_keys, admin_keys.retrieve_project_key,
+                 admin_keys.delete_project_key, "Revoke a project key; its next request answers 401. 200; 404.")
