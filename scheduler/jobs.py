@@ -54,9 +54,23 @@ def fail_job(session: Session, job: Job, code: str, message: str, param: str | N
 
 
 def load_job(session: Session, job_id: str, *, lock: bool = True) -> Job | None:
-    """The job row, locked for update (``SELECT ... FOR UPDATE``) so that the API, the scheduler
-    and report intake never interleave their changes to one job; SQLite serializes writers anyway."""
+    """The job row, locked for update so that the API, the scheduler and report intake never
+    interleave their changes to one job: ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the
+    database's one write lock, taken before the read (:func:`_hold_sqlite_write_lock`)."""
     stmt = select(Job).where(Job.id == job_id)
-    if lock and session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if lock and dialect == "postgresql":
         stmt = stmt.with_for_update()
+    elif lock and dialect == "sqlite":
+        _hold_sqlite_write_lock(session)
     return session.exec(stmt).first()
+
+
+def _hold_sqlite_write_lock(session: Session) -> None:
+    """Open the session's SQLite transaction with ``BEGIN IMMEDIATE``. The driver begins one only
+    at the first write, so a read before it sees a row that another writer may change before this
+    session writes its own version back (a cancel lost under a validation's ``queued``); holding
+    the write lock from the read on makes the other writer wait, as ``FOR UPDATE`` does."""
+    raw = session.connection().connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:  # in one already: this session wrote, it holds the lock
+        raw.execute("BEGIN IMMEDIATE")
