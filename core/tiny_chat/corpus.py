@@ -14,6 +14,8 @@ import json
 import random
 from collections.abc import Callable, Iterator
 
+from core.tiny_chat.tokenizer import WORDS as _TOKENIZER_WORDS
+
 Example = tuple[str | None, str, str]
 
 _SYLLABLES = ("ka ro lin ma te su vi na do re mi la be tor an el is ul ga fe zo pi qu ran "
@@ -34,6 +36,12 @@ URGENT = ["urgent", "asap", "immediately", "right now", "emergency", "as soon as
 FILLER = ("the a my our this that some yesterday today really very quite again still just maybe "
           "I we you they think said saw found had got was is were seems looked felt about with near "
           "for from after before and but so then also there here everyone honestly apparently").split()
+#: Words that carry a label in some skill; the frames around keywords must not hold them.
+_LABEL_BEARING = ({w for ws in CATEGORIES.values() for w in ws} | set(CATEGORIES) | {c + "s" for c in CATEGORIES}
+                  | set(POSITIVE) | set(NEGATIVE) | {"positive", "negative", "neutral", "mixed", "happy", "sad",
+                                                   "angry", "glad", "fine", "okay", "calm", "now", "yes", "no"})
+#: Words of every kind for the frames around keywords (the tokenizer's word list, less label-bearing ones).
+VOCABULARY = sorted({w for w in _TOKENIZER_WORDS if w.isalpha()} - _LABEL_BEARING)
 UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
          "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
 TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
@@ -68,12 +76,44 @@ def _filler(rng: random.Random, lo: int = 0, hi: int = 4) -> str:
     return " ".join(rng.choice(FILLER) for _ in range(rng.randint(lo, hi)))
 
 
+def _words(rng: random.Random, lo: int, hi: int) -> str:
+    """Words from the wide :data:`VOCABULARY`: the frame a keyword sits in, never the same twice."""
+    return " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(lo, hi)))
+
+
+OPENERS = ["Hi,", "Hello,", "Hey,", "Hi team,", "Hello there,", "Dear team,", "Good morning,", "Good evening,",
+           "Sorry,", "Ok so", "Well,", "Note:", "FYI", "Help:", "Update:", "Hmm,", "Listen,", "So,", "Oh,"]
+TAILS = ["Thanks.", "Thank you!", "Cheers.", "Please help.", "Any idea?", "Best regards.", "See you.",
+         "Let me know.", "Much appreciated.", "Regards, me.", "Sorry for the trouble.", "Is that normal?",
+         "What now?", "Ok?", "Bye."]
+JOINERS = [" ", " ", " ", ", ", " - ", ": ", " ... ", " / ", "; "]
+
+
 def _sentence(rng: random.Random, word: str) -> str:
-    """A sentence with ``word`` somewhere in filler (start, middle or end)."""
-    parts = [_filler(rng, 0, 4), word, _filler(rng, 0, 4)]
-    text = " ".join(p for p in parts if p)
+    """A message with ``word`` anywhere in it: a frame drawn from many parts, so no frame is learned.
+
+    Openers, tails, wide-vocabulary filler, joiners and the keyword's case vary independently;
+    at the start of the message the keyword is capitalized, as people write it.
+    """
+    style = rng.randrange(4)
+    if style == 0:  # the old short form: a few filler words around the keyword
+        parts = [_filler(rng, 0, 4), word, _filler(rng, 0, 4)]
+        text = " ".join(p for p in parts if p)
+    else:
+        lead = _words(rng, 0, 5) if rng.random() < 0.7 else ""
+        if lead and rng.random() < 0.4:
+            lead = f"{lead} {rng.choice(['the', 'my', 'a', 'our', 'this', 'that', 'your'])}"
+        trail = _words(rng, 0, 5)
+        text = word if not lead else lead + rng.choice(JOINERS) + word
+        if trail:
+            text += rng.choice(JOINERS) + trail
+        if style >= 2 and rng.random() < 0.5:
+            text = f"{rng.choice(OPENERS)} {text}"
     text = text[0].upper() + text[1:]
-    return text + rng.choice([".", "!", "?", "", "..."])
+    text += rng.choice([".", "!", "?", "", "...", "?!"])
+    if rng.random() < 0.3:
+        text += " " + rng.choice(TAILS)
+    return text
 
 
 def _ask(rng: random.Random, instruction: str, text: str) -> Example:
@@ -109,6 +149,70 @@ def extract_json(rng: random.Random) -> Example:
                                   "The {k}, please."]).format(k=field)
         return _with(_ask(rng, instruction, text), value)
     return _with(_ask(rng, instruction, text), json.dumps({field: value}))
+
+
+PERSON_CLAUSES = ["I am {n}", "this is {n}", "{n} here", "my name is {n}", "it's {n}", "{n} writing",
+                  "I'm {n}", "name: {n}", "{n} again", "yours, {n}", "from {n} with thanks", "love, {n}"]
+PLACE_CLAUSES = ["from {c}", "in {c}", "based in {c}", "I live in {c}", "writing from {c}", "near {c}",
+                 "city: {c}", "back in {c}", "visiting {c}", "at the {c} office"]
+
+
+def person_and_place(rng: random.Random) -> Example:
+    """A made-up person and a made-up city in one message, in either order: copy the one asked for."""
+    person, place = made_up_name(rng), made_up_name(rng)
+    clauses = [rng.choice(PERSON_CLAUSES).format(n=person), rng.choice(PLACE_CLAUSES).format(c=place)]
+    rng.shuffle(clauses)
+    text = clauses[0] + rng.choice([", ", ". ", " and ", " - ", " "]) + clauses[1]
+    if rng.random() < 0.4:
+        text += rng.choice(JOINERS) + _words(rng, 1, 5)
+    text = text[0].upper() + text[1:] + rng.choice([".", "!", ""])
+    field, value = rng.choice([("name", person), ("name", person), ("person", person), ("city", place),
+                               ("place", place)])
+    instruction = rng.choice([
+        "Extract the {k} as JSON.", "Return the {k} in JSON.", "Give me JSON with the {k}.",
+        "Find the {k}. Reply with JSON.", "JSON with the {k}, please.", "Output the {k} as a JSON object.",
+    ]).format(k=field)
+    if rng.random() < 0.2:
+        return _with(_ask(rng, rng.choice(["What is the {k}?", "The {k} only."]).format(k=field), text), value)
+    return _with(_ask(rng, instruction, text), json.dumps({field: value}))
+
+
+def spot(rng: random.Random) -> Example:
+    """Which of the listed words the message contains, wherever it sits and however it is capitalized."""
+    makers = [lambda r: made_up_name(r).lower(), lambda r: r.choice(VOCABULARY),
+              lambda r: r.choice(CATEGORIES[r.choice(sorted(CATEGORIES))])]
+    options: list[str] = []
+    while len(options) < rng.randint(2, 4):
+        word = rng.choice(makers)(rng)
+        if word not in options:
+            options.append(word)
+    answer = rng.choice(options)
+    instruction = rng.choice([
+        "Which word is in the text: {o}?", "Which of {o} does it mention?", "Which one appears ({o})?",
+        "Mentioned - {o}? Answer with the word.", "One of {o} is in there. Which?",
+    ]).format(o=", ".join(options))
+    return _with(_ask(rng, instruction, _sentence(rng, answer)), answer)
+
+
+LOOKUP_LABELS = ["sales", "support", "legal", "finance", "design", "kitchen", "garden", "security", "travel",
+                 "research", "payroll", "repairs", "press", "admin", "shop", "lab"]
+
+
+def lookup(rng: random.Random) -> Example:
+    """Route a message by a table in the prompt: find which listed keyword it holds, answer that label."""
+    labels = rng.sample(LOOKUP_LABELS, rng.randint(2, 4))
+    table = {label: sorted({made_up_name(rng).lower() if rng.random() < 0.5 else rng.choice(VOCABULARY)
+                            for _ in range(rng.randint(1, 3))}) for label in labels}
+    label = rng.choice(labels)
+    keyword = rng.choice(table[label])
+    rows = [f"{lab}: {', '.join(words)}" for lab, words in table.items()]
+    key = rng.choice(["team", "queue", "department", "label", "group"])
+    system = rng.choice(["Route by keyword.", "Pick the {k} from the keyword.", "Keywords per {k}:"]).format(k=key)
+    system += rng.choice(["\n", " "]) + rng.choice(["\n", "; "]).join(rows)
+    answer = json.dumps({key: label}) if rng.random() < 0.6 else label
+    if answer != label:
+        system += rng.choice([" Reply in JSON.", " Answer with JSON.", "\nJSON only."])
+    return system, _sentence(rng, keyword), answer
 
 
 def repeat(rng: random.Random) -> Example:
@@ -207,8 +311,8 @@ def greeting(rng: random.Random) -> Example:
 
 
 SKILLS: list[tuple[Callable[[random.Random], Example], int]] = [
-    (extract_json, 5), (repeat, 3), (categorize, 4), (mentions, 2), (sentiment, 2), (route, 3),
-    (numbers, 4), (digits, 2), (words, 2), (greeting, 1),
+    (extract_json, 4), (person_and_place, 3), (repeat, 3), (spot, 3), (lookup, 3), (categorize, 4),
+    (mentions, 2), (sentiment, 2), (route, 3), (numbers, 4), (digits, 2), (words, 2), (greeting, 1),
 ]
 
 

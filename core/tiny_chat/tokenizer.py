@@ -56,7 +56,7 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant{{ '\n' }}{% endif %}"
 )
 
-_WORDS = """
+WORDS = """
 the a an and or but not no yes of to in on at for with from by as is are was were be been being
 it its this that these those there here what which who whom whose when where why how all any
 each every both few more most other some such only own same so than too very can will just
@@ -99,7 +99,7 @@ _NAMES = "alice bob carol dave eve frank grace heidi ivan judy mallory oscar peg
 def _corpus(seed: int = SEED) -> list[str]:
     """Generated training text for the BPE merges: words, JSON, digits, punctuation, ChatML."""
     rng = random.Random(seed)
-    words = _WORDS + _NAMES
+    words = WORDS + _NAMES
     lines: list[str] = []
     printable = "".join(chr(c) for c in range(32, 127))
     for _ in range(40):
