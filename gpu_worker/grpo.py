@@ -81,19 +81,28 @@ class RewardReportCallback(ReportCallback):
 
 def grpo_config(plan: TrainPlan, output_dir: Any, n_generations: int, max_new: int) -> Any:
     """TRL's ``GRPOConfig``: per device ``micro`` prompts x ``n_generations`` completions, and
-    ``batch_size / micro`` accumulation steps, so one optimizer step sees ``batch_size`` prompts."""
+    :func:`prompts_per_pass` accumulation steps, so one optimizer step sees ``batch_size``
+    prompts over all ranks."""
     from trl import GRPOConfig
 
     kw = trainer_kwargs(plan, output_dir)
-    micro = _largest_divisor_at_most(plan.batch_size, plan.micro_batch_size // n_generations)
+    micro, accumulation = prompts_per_pass(plan, n_generations)
     # warmup: Adam's first updates move every weight by about the full rate whatever the gradient,
     # and the first groups' advantages are the noisiest; without it an SFT parent's reward dips
     kw.update(per_device_train_batch_size=micro * n_generations, per_device_eval_batch_size=n_generations,
-              gradient_accumulation_steps=plan.batch_size // micro, max_steps=plan.total_steps,
+              gradient_accumulation_steps=accumulation, max_steps=plan.total_steps,
               remove_unused_columns=False, warmup_steps=WARMUP_FRACTION)
     return GRPOConfig(**kw, num_generations=n_generations, max_completion_length=max_new, beta=0.0,
                       temperature=1.0, shuffle_dataset=True, log_completions=False,
                       use_vllm=_vllm_colocate(plan), vllm_mode="colocate")
+
+
+def prompts_per_pass(plan: TrainPlan, n_generations: int) -> tuple[int, int]:
+    """``(prompts per forward pass on one rank, accumulation steps)``: every rank takes
+    ``batch_size / devices`` prompts a step, as SFT and DPO split their batch (``gpu_worker.config``)."""
+    per_rank = plan.batch_size // plan.devices
+    micro = _largest_divisor_at_most(per_rank, plan.micro_batch_size // n_generations)
+    return micro, per_rank // micro
 
 
 def _vllm_colocate(plan: TrainPlan) -> bool:

@@ -77,3 +77,16 @@ def test_library_configs(tmp_path: Path) -> None:
     assert cpu_sft.save_strategy == "no" and cpu_sft.logging_steps == 1
     dpo = config.dpo_config(cpu, tmp_path)
     assert dpo.beta == 0.1 and dpo.loss_type == ["sigmoid", "sft"] and not dpo.bf16
+
+
+
+@pytest.mark.parametrize("devices", [1, 2, 4])
+def test_grpo_step_sees_batch_size_prompts_over_all_ranks(tmp_path: Path, devices: int) -> None:
+    from dataclasses import replace
+
+    from gpu_worker.grpo import prompts_per_pass
+
+    plan = replace(config.resolve_plan(_spec(tmp_path, batch_size=8), "cpu", Settings(data_dir=tmp_path), 100),
+                   method="reinforcement", micro_batch_size=8, devices=devices)
+    micro, accumulation = prompts_per_pass(plan, n_generations=4)
+    assert micro * accumulation * devices == plan.batch_size
