@@ -61,7 +61,8 @@ def get_caller(request: Request, state: StateDep) -> Caller:
 
     An admin key acts in the project named by an ``OpenAI-Project`` header (what OpenAI's clients
     send for ``project=``; the console's project switcher uses it), 404 when there is no such
-    active project; a project key may only name its own (401 otherwise).
+    active project. A project key always acts in its own project: a header naming another one is
+    accepted and changes nothing (scripts moving in from OpenAI keep their ``OPENAI_PROJECT_ID``).
     """
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
@@ -77,11 +78,8 @@ def get_caller(request: Request, state: StateDep) -> Caller:
         caller = resolve_key(session, key)
         if caller is None:
             raise Unauthorized(f"Incorrect API key provided: {_mask(key)}.")
-        if not wanted or wanted == caller.project_id:
+        if not wanted or wanted == caller.project_id or not caller.admin:
             return caller
-        if not caller.admin:
-            raise Unauthorized(f"OpenAI-Project header ({wanted}) should match the project of the API key.",
-                               code="mismatched_project")
         project = session.get(Project, wanted)
         if project is None or project.archived_at is not None:
             raise NotFound(f"No such project: {wanted}", param="OpenAI-Project", code="not_found")
