@@ -31,6 +31,16 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# wandb is imported with this module (the worker's start-up), not in a logging thread: its import
+# builds pydantic models whose docstrings pydantic reads with ast.parse, and CPython 3.11's parser
+# keeps a recursion counter that a concurrent compile on another thread corrupts ("AST constructor
+# recursion depth mismatch"), leaving a half-imported wandb in sys.modules for the whole process.
+try:
+    import wandb
+except Exception as exc:  # noqa: BLE001 (a broken wandb install turns W&B off, never the worker)
+    wandb = None  # type: ignore[assignment]
+    _IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
+
 FINAL_KINDS = ("succeeded", "failed", "paused")
 _STOP = object()
 
@@ -120,8 +130,8 @@ class WandbLog:
         return (key.get_secret_value() or None) if key is not None else None
 
     def _open(self) -> None:
-        import wandb
-
+        if wandb is None:
+            raise RuntimeError(f"the wandb package could not be imported ({_IMPORT_ERROR})")
         key = self._api_key()
         if key is None and self.settings.wandb_mode == "online":
             raise RuntimeError("no W&B API key: set OPENFT_WANDB_API_KEY on the workers or the project's key "

@@ -38,6 +38,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+import gpu_worker.worker  # noqa: F401  (imports wandb now, on the main thread: see gpu_worker.wandb_log)
 from api.app import create_app
 from api.services.keys import create_key
 from core.db import make_engine, upgrade
