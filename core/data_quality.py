@@ -177,10 +177,11 @@ class QualityPass:
         for k in range(SHINGLE):
             hashes = hashes * np.uint64(1_000_003) + data[k:k + n]
         windows = lengths - SHINGLE + 1
+        first_window = np.cumsum(windows) - windows  # where each doc's shingles start in the batch
         doc_start = np.repeat(np.cumsum(lengths) - lengths, windows)  # each kept window's doc
-        offset = np.arange(len(doc_start)) - np.repeat(np.cumsum(windows) - windows, windows)
+        offset = np.arange(len(doc_start)) - np.repeat(first_window, windows)
         shingles = hashes[doc_start + offset] & np.uint64(0xFFFFFFFF)
-        return sketch(shingles, np.cumsum(windows) - windows, self.near_threshold)
+        return sketch(shingles, first_window, self.near_threshold)
 
     def report(self) -> dict[str, Any]:
         """The report (JSON-ready): per file, then leakage, then one-sentence ``warnings``."""
