@@ -48,8 +48,13 @@ log = logging.getLogger("openft.api.merges")
 MAX_ATTEMPTS = 3
 STALE_CLAIM_SECONDS = 900.0
 INTERVAL_SECONDS = 1.0
-#: PEFT combines A and B matrices one by one for these, so every adapter needs the same rank
-SAME_RANK_METHODS = ("linear", "ties", "dare_ties", "dare_linear")
+#: Our method -> PEFT's ``combination_type``. PEFT's own ``linear``/``ties``/``dare_*`` combine the
+#: A and the B matrices separately, so the merged delta (sum B_i)(sum A_i) carries cross terms B_i A_j
+#: that neither parent learned; their ``*svd`` forms combine the deltas B_i A_i themselves and
+#: factor the result back into a LoRA of rank :func:`merged_rank` (exact for ``linear``). ``cat``
+#: stacks the matrices: the exact weighted sum of the deltas, at the sum of the ranks.
+PEFT_COMBINATION = {"linear": "svd", "ties": "ties_svd", "dare_ties": "dare_ties_svd",
+                    "dare_linear": "dare_linear_svd", "cat": "cat"}
 _merge_lock = threading.Lock()
 
 
@@ -87,12 +92,9 @@ def create_merge(session: Session, settings: Settings, store: Store, project_id:
     except (NotFound, ObjectNotFound) as exc:
         raise NotFound(f"The files of one of the models are missing from the artifact store: {exc}",
                        param="models", code="model_not_found") from exc
-    ranks = sorted({int(c.get("r", 0)) for c in configs})
-    if req.method in SAME_RANK_METHODS and len(ranks) > 1:
-        raise InvalidRequest(
-            f"Method {req.method} combines adapters of one LoRA rank; these have ranks "
-            f"{', '.join(map(str, ranks))}. Use method=cat, which concatenates them.",
-            param="method", code="invalid_value")
+    if any(int(c.get("r", 0)) < 1 for c in configs):
+        raise InvalidRequest("One of the models has no LoRA rank in its adapter config; it cannot be merged.",
+                             param="models", code="invalid_value")
     if req.weights is not None and len(req.weights) != len(req.models):
         raise InvalidRequest(f"weights needs one number per model ({len(req.models)} models).",
                              param="weights", code="invalid_value")
@@ -138,6 +140,11 @@ def _parents(state: AppState, row: Merge) -> list[Resolved]:
         return [resolve(session, state.settings, row.project_id, m, param="models") for m in row.models]
 
 
+def merged_rank(ranks: list[int]) -> int:
+    """Rank of a merged adapter: the sum of the parents' ranks, the most the sum of their deltas can have."""
+    return sum(ranks)
+
+
 def build_adapter(settings: Settings, store: Store, row: Merge, parents: list[Resolved], out: Path) -> None:
     """Combine the parents' adapters into ``out`` (adapter, tokenizer, ``lineage.json``)."""
     import torch
@@ -156,7 +163,11 @@ def build_adapter(settings: Settings, store: Store, row: Merge, parents: list[Re
         for name, folder in zip(names[1:], dirs[1:], strict=True):
             model.load_adapter(str(folder), adapter_name=name)
         kwargs: dict[str, Any] = {"density": row.density} if row.method in DENSITY_METHODS else {}
-        model.add_weighted_adapter(names, row.weights, "merged", combination_type=row.method, **kwargs)
+        combination = PEFT_COMBINATION[row.method]
+        if combination != "cat":
+            ranks = [int(getattr(model.peft_config[name], "r", 0)) for name in names]
+            kwargs.update(svd_rank=merged_rank(ranks), svd_full_matrices=False)
+        model.add_weighted_adapter(names, row.weights, "merged", combination_type=combination, **kwargs)
         model.save_pretrained(str(out / "saved"), selected_adapters=["merged"])
         del model, base
     for item in (out / "saved" / "merged").iterdir():

@@ -39,15 +39,14 @@ def exact(client: openai.OpenAI, model: str, pairs: list[tuple[dict[str, Any], s
 @pytest.mark.slow
 def test_ties_and_linear_merges_answer_both_tasks_and_record_their_lineage(
         client: openai.OpenAI, http: Any, publish_model: Callable[..., str], trained: dict[str, Path]) -> None:
-    """Parents: sentiment 100% / next_day 0%, and 0% / 100%; the base 0% on both. The floors only
-    ask that a merge keeps part of both tasks: issue 17's bar (both tasks answered) is not met yet on
-    the pretrained tiny-chat. Measured on these adapters: ties 85% / 57%, linear 85% / 71%; merges of
-    full fine-tunes lose more (docs/serving.md, bench/merge_quality.py)."""
+    """Parents: sentiment 100% / next_day 0%, and 0% / 100%; the base 0% on both. Merged as deltas
+    (api.services.merges.PEFT_COMBINATION) these adapters give ties 90% / 100% and linear (equal
+    weights 0.5, 0.5) 95% / 100%; PEFT's own A-and-B-apart forms gave 85% / 57% and 85% / 71%."""
     mood = publish_model("proj-a", trained["sentiment"], suffix="mood")
     days = publish_model("proj-a", trained["next_day"], suffix="days")
     sentiment, next_day = tasks.sentiment()[1][:20], tasks.next_day()[1]
     assert exact(client, "tiny-chat", sentiment) == exact(client, "tiny-chat", next_day) == 0
-    for method, weights, floors in (("ties", [1.0, 1.0], (0.7, 0.45)), ("linear", None, (0.7, 0.55))):
+    for method, weights, floors in (("ties", [1.0, 1.0], (0.85, 0.9)), ("linear", None, (0.85, 0.9))):
         body: dict[str, Any] = {"models": [mood, days], "method": method, "suffix": f"both-{method}"}
         if weights:
             body["weights"] = weights
@@ -76,6 +75,20 @@ def test_ties_and_linear_merges_answer_both_tasks_and_record_their_lineage(
         assert set(lineage["parents"]) == {mood, days}
 
 
+def _first_ranks(adapter: Path, dest: Path, rank: int) -> Path:
+    """A copy of ``adapter`` cut to its first ``rank`` LoRA directions: a valid adapter of a lower rank."""
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(adapter, dest)
+    weights = load_file(str(dest / "adapter_model.safetensors"))
+    cut = {k: (v[:rank].contiguous() if ".lora_A." in k else v[:, :rank].contiguous() if ".lora_B." in k else v)
+           for k, v in weights.items()}
+    save_file(cut, str(dest / "adapter_model.safetensors"))
+    config = json.loads((dest / "adapter_config.json").read_text())
+    (dest / "adapter_config.json").write_text(json.dumps({**config, "r": rank}))
+    return dest
+
+
 def test_bad_merge_requests_answer_400_or_404_naming_the_param(
         http: Any, other_key: str, publish_model: Callable[..., str], trained: dict[str, Path],
         tmp_path: Path) -> None:
@@ -83,11 +96,7 @@ def test_bad_merge_requests_answer_400_or_404_naming_the_param(
             publish_model("proj-a", trained["next_day"], suffix="b")]
     theirs = publish_model("proj-b", trained["next_day"], suffix="c")
     other_base = publish_model("proj-a", trained["next_day"], suffix="q", base="Qwen/Qwen2.5-0.5B-Instruct")
-    rank8 = tmp_path / "rank8"
-    shutil.copytree(trained["next_day"], rank8)
-    config = json.loads((rank8 / "adapter_config.json").read_text())
-    (rank8 / "adapter_config.json").write_text(json.dumps({**config, "r": 8}))
-    low_rank = publish_model("proj-a", rank8, suffix="r8")
+    low_rank = publish_model("proj-a", _first_ranks(trained["next_day"], tmp_path / "rank8", 8), suffix="r8")
     cases: list[tuple[dict[str, Any], int, str | None]] = [
         ({"models": [mine[0]]}, 400, "models"),
         ({"method": "ties"}, 400, "models"),
@@ -98,8 +107,8 @@ def test_bad_merge_requests_answer_400_or_404_naming_the_param(
         ({"models": [mine[0], "tiny-chat"]}, 400, "models"),
         ({"models": [mine[0], other_base]}, 400, "models"),
         ({"models": mine, "method": "svd"}, 400, "method"),
-        ({"models": [mine[0], low_rank], "method": "ties"}, 400, "method"),
-        ({"models": [mine[0], low_rank], "method": "linear"}, 400, "method"),
+        ({"models": mine, "method": ""}, 400, "method"),
+        ({"models": mine, "method": "cat", "density": 0.5}, 400, "density"),
         ({"models": mine, "weights": [1.0]}, 400, "weights"),
         ({"models": mine, "weights": [1.0, -1.0]}, 400, "weights"),
         ({"models": mine, "weights": ["a", 1]}, 400, "weights[0]"),
@@ -117,6 +126,9 @@ def test_bad_merge_requests_answer_400_or_404_naming_the_param(
         assert set(error) == {"message", "type", "param", "code"} and error["param"] == param, (body, error)
         assert error["message"]
 
+    mixed = http.post("/v1/models/merges", json={"models": [mine[0], low_rank], "method": "ties"})
+    assert mixed.status_code == 200, mixed.text  # merged as deltas: adapters of different ranks combine
+    assert wait_merge(http, mixed.json()["id"])["status"] == "succeeded"
     ok = http.post("/v1/models/merges", json={"models": [mine[0], low_rank], "method": "cat"})
     assert ok.status_code == 200, ok.text  # cat concatenates adapters of different ranks
     merge_id = ok.json()["id"]
