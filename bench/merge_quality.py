@@ -7,7 +7,7 @@ merges the two ``ft:`` models with each ``--methods`` entry through ``POST /v1/m
 base, each parent and each merge on both tasks side by side: each parent is the baseline for its
 own task, measured in the same run.
 
-    python bench/merge_quality.py [--tasks topic,parity] [--methods ties,linear] [--n-train 200]
+    python bench/merge_quality.py [--tasks ticket,number_word] [--methods ties,linear] [--n-train 200]
 
 The tasks are those of ``bench/finetune_quality.py`` (held-out prompts share the rule, not the
 sentence).
@@ -47,7 +47,7 @@ def fine_tune(client: Any, name: str, train: list[dict[str, Any]], base: str, hy
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", default="topic,parity", help="two tasks of bench/finetune_quality.py")
+    parser.add_argument("--tasks", default="ticket,number_word", help="two tasks of bench/finetune_quality.py")
     parser.add_argument("--methods", default="ties,linear", help="merge methods, comma-separated")
     parser.add_argument("--density", type=float, default=0.5, help="for ties and dare_*")
     parser.add_argument("--n-train", type=int, default=200)
