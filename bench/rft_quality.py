@@ -2,20 +2,24 @@
 
 Starts ``openft serve`` (a subprocess, its own data dir) and does what a user of the OpenAI API
 does with the official client: a short SFT job on ``number_word`` (a number word to digits) makes
-a parent that gets part of the way (about half of the held-out prompts: GRPO learns from prompts
-the model gets sometimes right, see docs/training.md); two reinforcement jobs continue from it
-with every hyperparameter ``"auto"`` on other lines of the task, one graded by a
-``string_check`` grader and one by a ``python`` grader (partial credit for a right digit count).
-Held-out prompts (phrasings no training line uses) are answered greedily by the parent and each
-child and scored through ``/v1/fine_tuning/alpha/graders/run`` with the job's own grader. Prints
-parent vs child mean scores and each job's wall time side by side.
+a parent that gets part of the way (GRPO learns from prompts the model gets sometimes right, see
+docs/training.md); two reinforcement jobs continue from it with every hyperparameter ``"auto"``
+(or ``--rft-hyperparameters``), one graded by a ``string_check`` grader and one by a ``python``
+grader (partial credit for a right digit count). By default (``--rft-on new-phrasings``) the
+reinforcement lines are prompts in phrasings the parent never saw, the way RFT is used to carry
+a model to a new kind of prompt it can be graded on; the held-out prompts are other prompts in
+those phrasings (none is a training line). ``--rft-on sft-phrasings`` trains on more lines in the
+SFT file's phrasings instead. Held-out prompts are answered greedily by the parent and each child
+and scored through ``/v1/fine_tuning/alpha/graders/run`` with the job's own grader. Prints parent
+vs child mean scores and each job's wall time side by side.
 
-    python bench/rft_quality.py [--base tiny-chat] [--n-sft 80] [--sft-epochs 5] [--n-rft 60] [--n-test 40]
+    python bench/rft_quality.py [--base tiny-chat] [--n-sft 80] [--sft-epochs 8] [--n-rft 60] [--n-test 100]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -52,14 +56,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="tiny-chat")
     parser.add_argument("--n-sft", type=int, default=80)
-    parser.add_argument("--sft-epochs", type=int, default=5)
+    parser.add_argument("--sft-epochs", type=int, default=8)
     parser.add_argument("--n-rft", type=int, default=60)
-    parser.add_argument("--n-test", type=int, default=40)
+    parser.add_argument("--n-test", type=int, default=100)
+    parser.add_argument("--rft-on", choices=["new-phrasings", "sft-phrasings"], default="new-phrasings",
+                        help="the reinforcement lines: prompts in the held-out phrasings (other prompts than the "
+                             "test's), or more lines in the SFT file's phrasings")
+    parser.add_argument("--rft-hyperparameters", type=json.loads, default={},
+                        help='JSON for the reinforcement jobs, e.g. {"n_epochs": 16} (default: all "auto")')
     args = parser.parse_args()
     import openai
 
-    sft_train, test = number_word_task(args.n_sft + args.n_rft, args.n_test, seed=1)
-    sft_rows, rft_train = sft_train[:args.n_sft], rft_rows(sft_train[args.n_sft:])
+    if args.rft_on == "new-phrasings":
+        sft_rows, new_prompts = number_word_task(args.n_sft, args.n_rft + args.n_test, seed=1)
+        rft_train = [{"messages": messages, "answer": want} for messages, want in new_prompts[:args.n_rft]]
+        test = new_prompts[args.n_rft:]
+    else:
+        sft_train, test = number_word_task(args.n_sft + args.n_rft, args.n_test, seed=1)
+        sft_rows, rft_train = sft_train[:args.n_sft], rft_rows(sft_train[args.n_sft:])
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         server = start_server(Path(tmp), port)
@@ -81,7 +95,8 @@ def main() -> int:
                 before = held_out_score(client, parent, test, grader)
                 child = client.fine_tuning.jobs.create(
                     model=parent, training_file=train_id, suffix=f"rft-{grader['type'].replace('_', '-')}",
-                    method={"type": "reinforcement", "reinforcement": {"grader": grader}})
+                    method={"type": "reinforcement", "reinforcement": {
+                        "grader": grader, "hyperparameters": args.rft_hyperparameters}})
                 child, rft_seconds, steps = wait_job(client, child)
                 if child.status != "succeeded":
                     print(f"{grader['type']:<14}{before:>8.2f}  RFT {child.status}: {child.error}")

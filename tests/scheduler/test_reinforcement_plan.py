@@ -25,11 +25,11 @@ def test_auto_resolves_to_numbers_and_explicit_values_stay(settings: Settings) -
     base = get_catalog(settings).require("tiny-chat")
     method, hp = resolve(rft(), 60, base, n_valid=40)
     values = method["reinforcement"]["hyperparameters"]
-    # 8 prompts a step, 480 prompts seen: 8 epochs of 8 steps, an evaluation every 7 of the 64
-    assert values == {"batch_size": 8, "learning_rate_multiplier": 0.3, "n_epochs": 8, "compute_multiplier": 1.0,
-                      "eval_interval": 7, "eval_samples": 16, "reasoning_effort": "default"}
+    # 8 prompts a step, 960 prompts seen: 16 epochs of 8 steps, an evaluation every 13 of the 128
+    assert values == {"batch_size": 8, "learning_rate_multiplier": 0.6, "n_epochs": 16, "compute_multiplier": 1.0,
+                      "eval_interval": 13, "eval_samples": 16, "reasoning_effort": "default"}
     assert method["reinforcement"]["grader"] == GRADER and hp.reinforcement is not None
-    assert hp.learning_rate == pytest.approx(0.3 * base.learning_rate)
+    assert hp.learning_rate == pytest.approx(0.6 * base.learning_rate)
     large, _ = resolve(rft(), 1000, base)  # a large file: 3 epochs (OpenAI's), batches capped at 16
     assert {k: large["reinforcement"]["hyperparameters"][k] for k in ("batch_size", "n_epochs")} == {
         "batch_size": 16, "n_epochs": 3}
