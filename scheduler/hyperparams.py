@@ -57,7 +57,8 @@ OPENAI_POLICY: Final = AutoPolicy()
 #: batches of 8 to 16 prompts (OpenAI's rule gives batch 1 below 75 examples, and one prompt's
 #: group per step is too noisy a gradient) and at least 960 prompts seen (16 epochs of 60 lines,
 #: 128 steps). Measured with bench/rft_quality.py on a tiny-chat SFT parent, 100 held-out prompts:
-#: 480 prompts at multiplier 0.3 gained +0.05 to +0.09; 960 at 0.6 gained +0.30 (string_check).
+#: 480 prompts at multiplier 0.3 gained +0.02 to +0.09 over three runs; 960 at 0.6 gained +0.16 to
+#: +0.30 over two runs and both graders (string_check, python; docs/training.md).
 REINFORCEMENT_POLICY: Final = AutoPolicy(min_examples=960, max_epochs=20, steps_per_epoch=16, min_batch_size=8,
                                          max_batch_size=16)
 
