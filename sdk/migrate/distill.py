@@ -157,6 +157,13 @@ def distill(
     random.Random(seed).shuffle(order)
     n_holdout = max(2, min(len(prompts) - 10, round(len(prompts) * holdout)))
     held, train = order[:n_holdout], order[n_holdout:]
+    empty = [i for i in train if not answers[i].strip()]
+    if empty:  # an empty assistant message is not a training line (the job would fail validation)
+        say(f"skipping {len(empty)} empty answers of {source_model}")
+        train = [i for i in train if answers[i].strip()]
+    if len(train) < 10:
+        raise DistillError(f"{source_model} gave {len(train)} non-empty answers to train on; "
+                           "distillation needs at least 10")
 
     base = base_model or map_base_model(source_model, model_map, [m.id for m in dest.models.list()])
     training = "".join(

@@ -58,8 +58,9 @@ def _tuned_exact_match(harness: Harness, base_dir: Path, tmp_path: Path, model: 
     return em
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 not met yet: auto SFT reaches 0.83 held-out exact match on new "
-                   "phrasings (base 0.00), under the 0.9 the issue asks; every miss is the frame with the most "
+@pytest.mark.xfail(strict=False, reason="issue 11 not met yet: auto SFT reaches 0.83 held-out exact match on new "
+                   "phrasings in most runs (base 0.00; a CI run on 2026-11-30 passed 0.9), under the 0.9 asked; "
+                   "every miss is the frame with the most "
                    "unseen words around the keyword ('Hi all, quick one: {k} trouble since Monday.')")
 def test_pretrained_base_generalizes_to_new_phrasings(harness: Harness, tiny_dir: Path, tmp_path: Path) -> None:
     held_out = _rows(HELD_OUT_FRAMES, 30, seed=2)
