@@ -17,7 +17,6 @@ cache, ``OPENFT_BASE_BUILD_CACHE`` or ``~/.cache/openft``, when it is not there 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 from pathlib import Path
@@ -36,13 +35,13 @@ def main() -> int:
     import torch
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
+    from core.settings import Settings
     from core.tiny_chat.build_cache import ensure_built
     from core.tiny_chat.corpus import SKILLS
     from core.tiny_chat.pretrain import render_chat
     from core.tiny_chat.tokenizer import IM_END
 
-    model_dir = args.model_dir or ensure_built(
-        Path(os.environ.get("OPENFT_BASE_BUILD_CACHE", Path.home() / ".cache" / "openft")))
+    model_dir = args.model_dir or ensure_built(Settings().base_build_cache)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     end = tokenizer.convert_tokens_to_ids(IM_END)

@@ -157,10 +157,10 @@ def distill(
     random.Random(seed).shuffle(order)
     n_holdout = max(2, min(len(prompts) - 10, round(len(prompts) * holdout)))
     held, train = order[:n_holdout], order[n_holdout:]
-    empty = [i for i in train if not answers[i].strip()]
-    if empty:  # an empty assistant message is not a training line (the job would fail validation)
-        say(f"skipping {len(empty)} empty answers of {source_model}")
-        train = [i for i in train if answers[i].strip()]
+    answered = [i for i in train if answers[i].strip()]  # an empty assistant message fails validation
+    if len(answered) < len(train):
+        say(f"skipping {len(train) - len(answered)} empty answers of {source_model}")
+    train = answered
     if len(train) < 10:
         raise DistillError(f"{source_model} gave {len(train)} non-empty answers to train on; "
                            "distillation needs at least 10")
