@@ -299,7 +299,7 @@ def upload(client: Any, name: str, rows: list[Example]) -> str:
 
 def run_task(client: Any, name: str, n_train: int, n_test: int, base: str, hyperparameters: dict[str, Any],
              extensions: dict[str, Any], dpo: bool) -> Result:
-    train, test = TASKS[name](n_train, n_test, seed=1)
+    train, test = TASKS[name](n_train, n_test, 1)  # seed 1
     job = client.fine_tuning.jobs.create(
         model=base, training_file=upload(client, name, train), suffix=name.replace("_", "-"),
         method={"type": "supervised", "supervised": {"hyperparameters": hyperparameters}},
