@@ -185,7 +185,11 @@ async def run_python_grader(grader: Python, result: GradeResult, *, item: Mappin
     async with _semaphore(settings):
         status, out, over, err = await _spawn(settings, payload, isolated=isolated)
     stderr = err.decode(errors="replace").strip()
-    if status is None:
+    # A signal shows as -N (the unisolated child) or 128 + N (through the launcher); the CPU
+    # limit's SIGXCPU is the time limit too, and can land just before the wall-clock one.
+    killed_by = -status if status is not None and status < 0 else (
+        status - 128 if status is not None and status > 128 else None)
+    if status is None or killed_by == signal.SIGXCPU:
         result.fail("python_grader_server_error", "python_grader_server_error_type", "timeout")
         result.details["python_grader_runtime_error_details"] = (
             f"grade() did not finish within {settings.python_grader_timeout_seconds:g} s")
@@ -207,8 +211,8 @@ async def run_python_grader(grader: Python, result: GradeResult, *, item: Mappin
         log.error("python grader sandbox failed: %s", stderr)
         result.fail("python_grader_server_error", "python_grader_server_error_type", "sandbox")
     else:
-        kind = "killed" if status and status > 128 else "no_result"
-        why = f"signal {status - 128}" if status and status > 128 else f"exit status {status}"
+        kind = "killed" if killed_by else "no_result"
+        why = f"signal {killed_by}" if killed_by else f"exit status {status}"
         result.fail("python_grader_server_error", "python_grader_server_error_type", kind)
         result.details["python_grader_runtime_error_details"] = (
             f"the grader process ended without a result ({why}; memory limit "
