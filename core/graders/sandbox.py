@@ -173,6 +173,15 @@ def _semaphore(settings: Settings) -> asyncio.Semaphore:
     return _SEMAPHORES[loop]
 
 
+def _signal_of(status: int | None) -> int | None:
+    """The signal that ended a grader: -N from the unisolated child, 128 + N through the launcher."""
+    if status is None:
+        return None
+    if status < 0:
+        return -status
+    return status - 128 if status > 128 else None
+
+
 async def run_python_grader(grader: Python, result: GradeResult, *, item: Mapping[str, Any] | Any,
                             sample: Sample | None, settings: Settings) -> None:
     """Fill ``result`` with the reward of ``grader`` (or its error flags)."""
@@ -185,10 +194,8 @@ async def run_python_grader(grader: Python, result: GradeResult, *, item: Mappin
     async with _semaphore(settings):
         status, out, over, err = await _spawn(settings, payload, isolated=isolated)
     stderr = err.decode(errors="replace").strip()
-    # A signal shows as -N (the unisolated child) or 128 + N (through the launcher); the CPU
-    # limit's SIGXCPU is the time limit too, and can land just before the wall-clock one.
-    killed_by = -status if status is not None and status < 0 else (
-        status - 128 if status is not None and status > 128 else None)
+    killed_by = _signal_of(status)
+    # the CPU limit's SIGXCPU is the time limit too, and can land just before the wall-clock one
     if status is None or killed_by == signal.SIGXCPU:
         result.fail("python_grader_server_error", "python_grader_server_error_type", "timeout")
         result.details["python_grader_runtime_error_details"] = (
