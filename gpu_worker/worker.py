@@ -66,6 +66,7 @@ class Worker:
         child_argv: Sequence[str] = DEFAULT_CHILD_ARGV,
         devices: list[Device] | None = None,
         kill_grace_s: float = 5.0,
+        stop_grace_s: float = 45.0,
     ) -> None:
         self.settings = settings
         self.bus = bus
@@ -73,6 +74,7 @@ class Worker:
         self.id = worker_id or default_worker_id(settings)
         self.child_argv = list(child_argv)
         self.kill_grace_s = kill_grace_s
+        self.stop_grace_s = stop_grace_s  # how long a stopping worker waits for its task queue
         self.devices: list[Device] = devices or []
         self._measure_devices = devices is None
         self._busy: dict[int, str] = {}  # device index -> job id
@@ -114,7 +116,10 @@ class Worker:
             log.info("worker %s stopping: %r", self.id, self)
             for t in (serving, stopping):
                 t.cancel()
-            await asyncio.gather(serving, stopping, return_exceptions=True)
+            _, stuck = await asyncio.wait({serving, stopping}, timeout=self.stop_grace_s)
+            if stuck:  # the process is going away: a queue that ignores its cancel must not hold it
+                log.error("worker %s: the task queue did not stop within %.0f s; leaving it", self.id,
+                          self.stop_grace_s)
             beating.cancel()
             await asyncio.gather(beating, return_exceptions=True)
             with contextlib.suppress(BusUnavailable):

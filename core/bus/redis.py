@@ -313,7 +313,12 @@ class RedisBus(Bus):
                     await worker.main()
                 except (RedisError, OSError) as e:
                     # e.g. a WatchError when the connection broke inside a transaction: arq's
-                    # state (running tasks, slots) is intact, so polling simply starts again
+                    # state (running tasks, slots) is intact, so polling simply starts again;
+                    # but never when this task is being stopped (a cancellation a library
+                    # turned into a TimeoutError, an OSError, must still stop the queue)
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        raise
                     log.warning("task queue of %s interrupted (%s); resuming", worker_id, e)
                     await asyncio.sleep(0.5)
         finally:

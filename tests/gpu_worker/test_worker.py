@@ -409,3 +409,36 @@ async def test_the_oom_retry_starts_below_the_micro_batch_the_child_failed_with(
     await harness.wait_for(lambda r: r.kind == "succeeded")
     warn = [r.message for r in harness.of("ftjob-oom3", "event") if r.level == "warn"]
     assert warn == ["Out of memory with micro-batch size 4; retrying with 2"]
+
+
+class DeafQueueBus(InProcessBus):
+    """An in-process bus whose task queue swallows cancellations until released, as a queue
+    library that turns a cancel into an error it retries would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.queue_task: asyncio.Task[Any] | None = None
+
+    async def serve_tasks(self, worker_id: str, handler: Any, max_jobs: int = 1) -> None:
+        self.queue_task = asyncio.current_task()
+        while not self.release.is_set():
+            try:
+                await self.release.wait()
+            except asyncio.CancelledError:
+                continue
+
+
+async def test_a_task_queue_that_ignores_its_cancel_does_not_hold_a_stopping_worker(tmp_path: Path) -> None:
+    h = Harness(tmp_path, stop_grace_s=0.5)
+    bus = h.worker.bus = h.bus = DeafQueueBus()
+    await h.start()
+    await asyncio.sleep(0.3)  # serving
+    assert [w.id for w in await bus.workers()] == ["w-test"]
+    h.stop.set()
+    assert h.task is not None
+    await asyncio.wait_for(h.task, 10)  # within the grace, not never
+    assert await bus.workers() == []  # and it still unregistered on its way out
+    assert bus.queue_task is not None and not bus.queue_task.done()  # it really was left behind
+    bus.release.set()
+    await bus.queue_task
