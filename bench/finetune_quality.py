@@ -25,8 +25,9 @@ The tasks are rules a small model can learn from a few hundred examples:
 
 ``--n-train`` sizes every task's training file (the held-out set stays ``--n-test``). One run of
 30-40 held-out prompts moves by 10-20 points from seed to seed; ``--seeds`` draws each task's
-training file and held-out prompts once per seed and ends with the mean and range of every base
-and task, which is what candidates should be ranked on.
+training file and held-out prompts once per seed, and passes the seed to the job (its LoRA
+initialization and data order), so a run repeats to the digit; it ends with the mean and range of
+every base and task, which is what candidates should be ranked on.
 """
 
 from __future__ import annotations
@@ -308,7 +309,7 @@ def run_task(client: Any, name: str, n_train: int, n_test: int, base: str, hyper
              extensions: dict[str, Any], dpo: bool, seed: int = 1) -> Result:
     train, test = TASKS[name](n_train, n_test, seed)
     job = client.fine_tuning.jobs.create(
-        model=base, training_file=upload(client, name, train), suffix=name.replace("_", "-"),
+        model=base, training_file=upload(client, name, train), suffix=name.replace("_", "-"), seed=seed,
         method={"type": "supervised", "supervised": {"hyperparameters": hyperparameters}},
         extra_body={"openft": extensions} if extensions else None)
     job, seconds, steps = wait_job(client, job)
@@ -320,7 +321,8 @@ def run_task(client: Any, name: str, n_train: int, n_test: int, base: str, hyper
     if dpo:
         job = client.fine_tuning.jobs.create(
             model=tuned, training_file=upload(client, f"{name}-dpo", preference_pairs(train, seed=2)),
-            suffix=f"{name.replace('_', '-')}-dpo", method={"type": "dpo", "dpo": {"hyperparameters": {}}})
+            suffix=f"{name.replace('_', '-')}-dpo", seed=seed,
+            method={"type": "dpo", "dpo": {"hyperparameters": {}}})
         job, result.dpo_seconds, _ = wait_job(client, job)
         if job.status != "succeeded" or not job.fine_tuned_model:
             result.status = f"dpo {job.status}: {job.error}"
