@@ -433,7 +433,7 @@ async def test_a_task_queue_that_ignores_its_cancel_does_not_hold_a_stopping_wor
     h = Harness(tmp_path, stop_grace_s=0.5)
     bus = h.worker.bus = h.bus = DeafQueueBus()
     await h.start()
-    await asyncio.sleep(0.3)  # serving
+    await until(lambda: bus.queue_task is not None)  # serving (it heartbeats before that)
     assert [w.id for w in await bus.workers()] == ["w-test"]
     h.stop.set()
     assert h.task is not None
