@@ -442,3 +442,30 @@ async def test_a_task_queue_that_ignores_its_cancel_does_not_hold_a_stopping_wor
     assert bus.queue_task is not None and not bus.queue_task.done()  # it really was left behind
     bus.release.set()
     await bus.queue_task
+
+
+class RaisingQueueBus(InProcessBus):
+    """An in-process bus whose task queue answers its cancel with an error of its own."""
+
+    serving = False
+
+    async def serve_tasks(self, worker_id: str, handler: Any, max_jobs: int = 1) -> None:
+        self.serving = True
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise ConnectionResetError("the queue's connection went while it closed") from None
+
+
+async def test_an_error_the_task_queue_raises_while_stopping_is_logged_and_the_worker_still_stops(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness(tmp_path, stop_grace_s=5)
+    bus = h.worker.bus = h.bus = RaisingQueueBus()
+    await h.start()
+    await until(lambda: bus.serving)
+    h.stop.set()
+    assert h.task is not None
+    await asyncio.wait_for(h.task, 10)
+    assert await bus.workers() == []
+    assert any("ConnectionResetError" in r.getMessage() and "while stopping" in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
