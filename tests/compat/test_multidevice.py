@@ -21,7 +21,9 @@ from scheduler.transitions import TERMINAL
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)]
 
-METHOD = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 3, "batch_size": 2}}}
+# 48 steps: a pause landed at step 13 of 18 here (a tick, a heartbeat and the ranks agreeing), and a
+# job that ends first succeeds instead of pausing
+METHOD = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 8, "batch_size": 2}}}
 
 
 def _training_processes() -> list[psutil.Process]:
