@@ -117,9 +117,9 @@ class Worker:
             for t in (serving, stopping):
                 t.cancel()
             ended, stuck = await asyncio.wait({serving, stopping}, timeout=self.stop_grace_s)
-            for t in ended:  # retrieve what a task raised instead of ending on its cancel
-                if not t.cancelled() and t.exception() is not None:
-                    log.warning("worker %s: %r while stopping", self.id, t.exception())
+            for task in ended:  # retrieve what a task raised instead of ending on its cancel
+                if not task.cancelled() and task.exception() is not None:
+                    log.warning("worker %s: %r while stopping", self.id, task.exception())
             if stuck:  # the process is going away: a queue that ignores its cancel must not hold it
                 log.error("worker %s: the task queue did not stop within %.0f s; leaving it", self.id,
                           self.stop_grace_s)
