@@ -118,8 +118,9 @@ class Worker:
                 t.cancel()
             ended, stuck = await asyncio.wait({serving, stopping}, timeout=self.stop_grace_s)
             for task in ended:  # retrieve what a task raised instead of ending on its cancel
-                if not task.cancelled() and task.exception() is not None:
-                    log.warning("worker %s: %r while stopping", self.id, task.exception())
+                raised = None if task.cancelled() else task.exception()
+                if raised is not None and raised is not sys.exception():  # not the error leaving run()
+                    log.warning("worker %s: %r while stopping", self.id, raised)
             if stuck:  # the process is going away: a queue that ignores its cancel must not hold it
                 log.error("worker %s: the task queue did not stop within %.0f s; leaving it", self.id,
                           self.stop_grace_s)

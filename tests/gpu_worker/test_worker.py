@@ -445,12 +445,19 @@ async def test_a_task_queue_that_ignores_its_cancel_does_not_hold_a_stopping_wor
 
 
 class RaisingQueueBus(InProcessBus):
-    """An in-process bus whose task queue answers its cancel with an error of its own."""
+    """An in-process bus whose task queue answers its cancel with an error of its own (or, with
+    ``at_once``, fails as soon as it starts)."""
 
     serving = False
 
+    def __init__(self, at_once: bool = False) -> None:
+        super().__init__()
+        self.at_once = at_once
+
     async def serve_tasks(self, worker_id: str, handler: Any, max_jobs: int = 1) -> None:
         self.serving = True
+        if self.at_once:
+            raise ConnectionResetError("the queue's connection went")
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
@@ -469,3 +476,15 @@ async def test_an_error_the_task_queue_raises_while_stopping_is_logged_and_the_w
     assert await bus.workers() == []
     assert any("ConnectionResetError" in r.getMessage() and "while stopping" in r.getMessage()
                for r in caplog.records), [r.getMessage() for r in caplog.records]
+
+
+async def test_a_task_queue_that_fails_ends_the_worker_with_its_error_logged_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness(tmp_path, stop_grace_s=5)
+    bus = h.worker.bus = h.bus = RaisingQueueBus(at_once=True)
+    await h.start()
+    assert h.task is not None
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(h.task, 10)
+    assert await bus.workers() == []
+    assert not any("while stopping" in r.getMessage() for r in caplog.records)  # its caller has it
