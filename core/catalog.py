@@ -192,6 +192,7 @@ def _read_catalog_file(path: Path) -> list[ModelEntry]:
 
 _tokenizers: dict[tuple[str, str, str | None], PreTrainedTokenizerBase] = {}
 _tokenizers_lock = threading.Lock()
+_import_lock = threading.Lock()
 
 
 def load_tokenizer(name: str, settings: Settings) -> PreTrainedTokenizerBase:
@@ -223,7 +224,8 @@ def tokenizer_for(spec: BaseModelSpec, settings: Settings) -> PreTrainedTokenize
 def open_tokenizer(directory: Path, chat_template: str | None = None) -> PreTrainedTokenizerBase:
     """Load a tokenizer directory through ``PreTrainedTokenizerFast`` (``AutoTokenizer``
     would import torch), applying a chat-template override; pads on the right."""
-    from transformers import PreTrainedTokenizerFast
+    with _import_lock:  # transformers' lazy imports race when server threads first load at once
+        from transformers import PreTrainedTokenizerFast
 
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(directory))
     if chat_template:

@@ -16,6 +16,7 @@ torch, transformers and bitsandbytes are imported inside the functions.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any, Literal
@@ -63,6 +64,12 @@ def nf4_config(dtype: str = "bfloat16", *, shardable: bool = False) -> Any:
     )
 
 
+#: One load at a time per process. transformers builds a model on the meta device, then fills it
+#: in. A run of the suite in which server threads loaded at once left one model's tied output
+#: matrix on meta ("lm_head.weight MISSING", then "Cannot copy out of meta tensor").
+_load_lock = threading.Lock()
+
+
 def load_base_model(model_dir: Path, device: str, quantization: str = "none", *, dtype: str | None = None,
                     attn_implementation: str | None = None, shardable: bool = False) -> Any:
     """The base model from ``model_dir`` on ``device``; 4-bit NF4 when ``quantization == "4bit"``.
@@ -82,4 +89,5 @@ def load_base_model(model_dir: Path, device: str, quantization: str = "none", *,
         kwargs["device_map"] = {"": torch.cuda.current_device()}
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation
-    return AutoModelForCausalLM.from_pretrained(str(model_dir), **kwargs)
+    with _load_lock:
+        return AutoModelForCausalLM.from_pretrained(str(model_dir), **kwargs)
