@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from core import tiny_chat
+from core.model_loading import TRANSFORMERS_LOCK
 from core.protocol import BaseModelSpec
 from core.settings import Settings
 
@@ -192,7 +193,6 @@ def _read_catalog_file(path: Path) -> list[ModelEntry]:
 
 _tokenizers: dict[tuple[str, str, str | None], PreTrainedTokenizerBase] = {}
 _tokenizers_lock = threading.Lock()
-_import_lock = threading.Lock()
 
 
 def load_tokenizer(name: str, settings: Settings) -> PreTrainedTokenizerBase:
@@ -224,7 +224,7 @@ def tokenizer_for(spec: BaseModelSpec, settings: Settings) -> PreTrainedTokenize
 def open_tokenizer(directory: Path, chat_template: str | None = None) -> PreTrainedTokenizerBase:
     """Load a tokenizer directory through ``PreTrainedTokenizerFast`` (``AutoTokenizer``
     would import torch), applying a chat-template override; pads on the right."""
-    with _import_lock:  # transformers' lazy imports race when server threads first load at once
+    with TRANSFORMERS_LOCK:
         from transformers import PreTrainedTokenizerFast
 
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(directory))

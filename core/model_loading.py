@@ -64,10 +64,11 @@ def nf4_config(dtype: str = "bfloat16", *, shardable: bool = False) -> Any:
     )
 
 
-#: One load at a time per process. transformers builds a model on the meta device, then fills it
-#: in. A run of the suite in which server threads loaded at once left one model's tied output
-#: matrix on meta ("lm_head.weight MISSING", then "Cannot copy out of meta tensor").
-_load_lock = threading.Lock()
+#: One thread at a time in transformers' loading, per process. Its lazy imports race when server
+#: threads first import at once (twenty concurrent first chats got an ImportError), and a run of
+#: the suite in which threads loaded at once left one model's tied output matrix on the meta
+#: device ("lm_head.weight MISSING", then "Cannot copy out of meta tensor").
+TRANSFORMERS_LOCK = threading.Lock()
 
 
 def load_base_model(model_dir: Path, device: str, quantization: str = "none", *, dtype: str | None = None,
@@ -77,8 +78,9 @@ def load_base_model(model_dir: Path, device: str, quantization: str = "none", *,
     ``dtype`` defaults to :func:`compute_dtype` of the device (``"auto"`` keeps the checkpoint's).
     """
     import torch
-    from transformers import AutoModelForCausalLM
 
+    with TRANSFORMERS_LOCK:
+        from transformers import AutoModelForCausalLM
     dtype = dtype or compute_dtype(device)
     kwargs: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": False,
                               "dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
@@ -89,5 +91,5 @@ def load_base_model(model_dir: Path, device: str, quantization: str = "none", *,
         kwargs["device_map"] = {"": torch.cuda.current_device()}
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation
-    with _load_lock:
+    with TRANSFORMERS_LOCK:
         return AutoModelForCausalLM.from_pretrained(str(model_dir), **kwargs)

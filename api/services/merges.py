@@ -153,12 +153,14 @@ def build_adapter(settings: Settings, store: Store, row: Merge, parents: list[Re
 
     from api.inference.loading import fetch_adapter, lineage_quantization, read_lineage, tokenizer_dir
     from core.model_cache import ensure_model_dir
+    from core.model_loading import TRANSFORMERS_LOCK
 
     dirs = [fetch_adapter(store, settings, p.row.artifact_key) for p in parents if p.row is not None]
     base_dir = ensure_model_dir(parents[0].base.spec(), settings)
     names = [f"parent{i}" for i in range(len(dirs))]
     with _merge_lock, torch.device("cpu"):
-        base = AutoModelForCausalLM.from_pretrained(str(base_dir), use_safetensors=True, dtype="auto")
+        with TRANSFORMERS_LOCK:
+            base = AutoModelForCausalLM.from_pretrained(str(base_dir), use_safetensors=True, dtype="auto")
         model = PeftModel.from_pretrained(base, str(dirs[0]), adapter_name=names[0])
         for name, folder in zip(names[1:], dirs[1:], strict=True):
             model.load_adapter(str(folder), adapter_name=name)
